@@ -1,0 +1,3 @@
+"""The sync engine: pipelines that read, map, apply and write back."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Sync Studio mappings: Dynamics tables and columns to UDM entities and fields."""
+
+from __future__ import annotations

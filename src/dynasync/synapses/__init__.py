@@ -1,0 +1,3 @@
+"""Synapses: connectors between dynasync and external systems."""
+
+from __future__ import annotations

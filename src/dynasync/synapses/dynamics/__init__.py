@@ -1,0 +1,3 @@
+"""The Microsoft Dynamics 365 (Dataverse) synapse."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The Sync Studio web UI."""
+
+from __future__ import annotations

@@ -1,0 +1,204 @@
+"""The dynasync home directory: synapse configurations (secrets encrypted), schema snapshots and token caches.
+
+Layout under ``<home>``::
+
+    secret.key                      AES-256-GCM keys for secrets at rest (0600)
+    synapses/<name>.json            one synapse: settings, encrypted client secret, status (0600)
+    synapses/<name>.tokens          its msal token cache, encrypted (0600)
+    synapses/<name>.schema.json     the schema snapshot taken at activation / refresh
+    mappings/<name>/...             its Sync Studio mapping (draft and published versions)
+    udm.db                          the default UDM store (SQLite)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynasync.config import Settings
+from dynasync.errors import ConfigError
+from dynasync.secrets import Secret, SecretBox, load_secret_box
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+
+
+class SynapseNotFoundError(ConfigError):
+    """No synapse of that name is configured."""
+
+
+@dataclass(slots=True)
+class SynapseRecord:
+    """One configured synapse as persisted; ``client_secret`` holds ciphertext, never the plain value."""
+
+    name: str
+    kind: str
+    endpoint_url: str
+    org_url: str
+    client_id: str = ""
+    client_secret: str = ""  # ciphertext from SecretBox
+    auth_mode: str = ""  # "" (not authenticated), "auth_code" or "client_credentials"
+    status: str = "configured"  # configured -> authenticated -> active
+    allow_local_emulator: bool = False
+    ca_bundle: str | None = None
+    created_at: str = ""
+    authenticated_at: str | None = None
+    activated_at: str | None = None
+    signed_in_as: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"SynapseRecord(name={self.name!r}, kind={self.kind!r}, org_url={self.org_url!r}, status={self.status!r})"
+
+
+def slug(name: str) -> str:
+    """The file-system name of a synapse (its name lower-cased, spaces to dashes)."""
+    return re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower()).strip("-")
+
+
+class Workspace:
+    """Reads and writes the state kept in the dynasync home directory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self._box: SecretBox | None = None
+
+    @property
+    def box(self) -> SecretBox:
+        """The secret box for this home (the key file is created on first use)."""
+        if self._box is None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self._box = load_secret_box(self.home, key_material=self.settings.secret_key)
+        return self._box
+
+    def _path(self, name: str, suffix: str) -> Path:
+        return self.settings.synapses_dir / f"{slug(name)}{suffix}"
+
+    def synapse_names(self) -> list[str]:
+        """Names of all configured synapses, sorted."""
+        directory = self.settings.synapses_dir
+        if not directory.exists():
+            return []
+        names = []
+        for path in sorted(directory.glob("*.json")):
+            if path.name.endswith(".schema.json"):
+                continue
+            names.append(json.loads(path.read_text())["name"])
+        return names
+
+    def synapses(self) -> Iterator[SynapseRecord]:
+        """Every configured synapse."""
+        for name in self.synapse_names():
+            yield self.get(name)
+
+    def exists(self, name: str) -> bool:
+        """True when a synapse of this name is configured."""
+        return self._path(name, ".json").exists()
+
+    def get(self, name: str) -> SynapseRecord:
+        """Load a synapse; raise SynapseNotFoundError naming the configured ones otherwise."""
+        path = self._path(name, ".json")
+        if not path.exists():
+            known = ", ".join(self.synapse_names()) or "none yet"
+            raise SynapseNotFoundError(
+                f"No synapse named {name!r} is configured (configured: {known}).",
+                remedy="Add one with `dynasync synapse add dynamics --name ...`.",
+            )
+        return SynapseRecord(**json.loads(path.read_text()))
+
+    def only_or_named(self, name: str | None) -> SynapseRecord:
+        """The named synapse, or the only one when no name is given."""
+        if name:
+            return self.get(name)
+        names = self.synapse_names()
+        if len(names) == 1:
+            return self.get(names[0])
+        if not names:
+            raise SynapseNotFoundError(
+                "No synapse is configured yet.", remedy="Add one with `dynasync synapse add dynamics`."
+            )
+        raise ConfigError(
+            f"Several synapses are configured ({', '.join(names)}).", remedy="Name one with --synapse NAME."
+        )
+
+    def save(self, record: SynapseRecord) -> None:
+        """Persist a synapse atomically with owner-only permissions."""
+        if not _NAME.match(record.name):
+            raise ConfigError(
+                f"Synapse name {record.name!r} is not valid.",
+                remedy="Use 1-64 letters, digits, spaces, dots, dashes or underscores, e.g. 'Dynamics Sales'.",
+            )
+        if not record.created_at:
+            record.created_at = now_iso()
+        _write_private(self._path(record.name, ".json"), json.dumps(asdict(record), indent=2))
+
+    def delete(self, name: str) -> None:
+        """Forget a synapse and its token cache and schema snapshot."""
+        for suffix in (".json", ".tokens", ".schema.json"):
+            self._path(name, suffix).unlink(missing_ok=True)
+
+    def set_secret(self, record: SynapseRecord, secret: Secret | str) -> None:
+        """Encrypt and attach the client secret (bound to this synapse's name)."""
+        record.client_secret = self.box.encrypt(secret, context=f"synapse:{slug(record.name)}:client_secret")
+
+    def secret(self, record: SynapseRecord) -> Secret:
+        """Decrypt the client secret."""
+        if not record.client_secret:
+            raise ConfigError(
+                f"Synapse {record.name!r} has no client secret yet.",
+                remedy="Run `dynasync synapse auth` with --client-id and --client-secret.",
+            )
+        return self.box.decrypt_secret(
+            record.client_secret, context=f"synapse:{slug(record.name)}:client_secret"
+        )
+
+    def load_token_cache(self, record: SynapseRecord) -> str | None:
+        """The decrypted msal token cache of a synapse, or None."""
+        path = self._path(record.name, ".tokens")
+        if not path.exists():
+            return None
+        return self.box.decrypt(path.read_text(), context=f"synapse:{slug(record.name)}:tokens")
+
+    def save_token_cache(self, record: SynapseRecord, serialized: str) -> None:
+        """Encrypt and persist the msal token cache of a synapse."""
+        token = self.box.encrypt(serialized, context=f"synapse:{slug(record.name)}:tokens")
+        _write_private(self._path(record.name, ".tokens"), token)
+
+    def load_schema(self, record: SynapseRecord) -> list[dict[str, Any]] | None:
+        """The schema snapshot (JSON list of tables) of a synapse, or None before activation."""
+        path = self._path(record.name, ".schema.json")
+        if not path.exists():
+            return None
+        data: list[dict[str, Any]] = json.loads(path.read_text())
+        return data
+
+    def save_schema(self, record: SynapseRecord, tables: list[dict[str, Any]]) -> None:
+        """Persist the schema snapshot of a synapse."""
+        _write_private(self._path(record.name, ".schema.json"), json.dumps(tables))
+
+    def mappings_dir(self, record: SynapseRecord) -> Path:
+        """The directory holding this synapse's mapping files."""
+        return self.settings.mappings_dir / slug(record.name)
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO-8601 text."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def _write_private(path: Path, text: str) -> None:
+    # Write to a temporary file and rename, so a crash never leaves a half-written configuration behind.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -158,17 +158,9 @@ class Workspace:
             record.client_secret, context=f"synapse:{slug(record.name)}:client_secret"
         )
 
-    def load_token_cache(self, record: SynapseRecord) -> str | None:
-        """The decrypted msal token cache of a synapse, or None."""
-        path = self._path(record.name, ".tokens")
-        if not path.exists():
-            return None
-        return self.box.decrypt(path.read_text(), context=f"synapse:{slug(record.name)}:tokens")
-
-    def save_token_cache(self, record: SynapseRecord, serialized: str) -> None:
-        """Encrypt and persist the msal token cache of a synapse."""
-        token = self.box.encrypt(serialized, context=f"synapse:{slug(record.name)}:tokens")
-        _write_private(self._path(record.name, ".tokens"), token)
+    def token_cache_path(self, record: SynapseRecord) -> Path:
+        """Where the synapse's encrypted msal token cache lives."""
+        return self._path(record.name, ".tokens")
 
     def load_schema(self, record: SynapseRecord) -> list[dict[str, Any]] | None:
         """The schema snapshot (JSON list of tables) of a synapse, or None before activation."""

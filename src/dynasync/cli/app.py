@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dynasync.cli import emulator_cmd
+from dynasync.cli import emulator_cmd, synapse_cmd
 from dynasync.cli.context import State
 from dynasync.config import Settings
 
@@ -18,13 +18,18 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(emulator_cmd.app, name="emulator")
+app.add_typer(synapse_cmd.app, name="synapse")
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Path | None = typer.Option(None, "--home", help="State directory (default ~/.dynasync or $DYNASYNC_HOME)."),
-    udm_url: str | None = typer.Option(None, "--udm-url", help="UDM store URL (sqlite:///... or postgresql+psycopg://...)."),
+    home: Path | None = typer.Option(
+        None, "--home", help="State directory (default ~/.dynasync or $DYNASYNC_HOME)."
+    ),
+    udm_url: str | None = typer.Option(
+        None, "--udm-url", help="UDM store URL (sqlite:///... or postgresql+psycopg://...)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:

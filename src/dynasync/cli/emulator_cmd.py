@@ -21,7 +21,9 @@ def serve(
         None, "--data-file", help="SQLite file for the org's data (default <home>/emulator/org.db)."
     ),
     memory: bool = typer.Option(False, "--memory", help="Keep data in memory only."),
-    seed: int = typer.Option(0, "--seed", help="Seed this many accounts (and twice as many contacts) when empty."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed this many accounts (and twice as many contacts) when empty."
+    ),
     plain_http: bool = typer.Option(False, "--http", help="Serve plain HTTP instead of HTTPS."),
 ) -> None:
     """Serve the emulator until Ctrl+C."""

@@ -58,7 +58,9 @@ class Output:
                 payload["location"] = error.location
             sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         else:
-            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]Error:[/] {_message(error)}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[bold red]Error:[/] {_message(error)}"
+            )
         raise typer.Exit(code)
 
 

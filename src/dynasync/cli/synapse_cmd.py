@@ -1,0 +1,155 @@
+"""``dynasync synapse ...``: add, authenticate, test and activate a synapse, as the setup guide's steps."""
+
+from __future__ import annotations
+
+import asyncio
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from dynasync import setup
+from dynasync.cli.context import state_of
+from dynasync.cli.output import reported
+from dynasync.oauth_callback import CallbackListener
+from dynasync.synapses.dynamics.connection import ConnectionReport
+from dynasync.workspace import SynapseRecord, Workspace
+
+app = typer.Typer(help="Configure, authenticate, test and activate synapses.", no_args_is_help=True)
+add_app = typer.Typer(help="Add a synapse (Step 2 of the setup guide).", no_args_is_help=True)
+app.add_typer(add_app, name="add")
+
+
+@add_app.command("dynamics")
+def add_dynamics(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "--name", help="Synapse name, e.g. 'Dynamics Sales'."),
+    endpoint_url: str = typer.Option(
+        ...,
+        "--endpoint-url",
+        help="https://login.microsoftonline.com/<Directory (tenant) ID>, or the tenant id.",
+    ),
+    org_url: str = typer.Option(
+        ..., "--org-url", help="Dynamics CRM Organization URL, https://<org>.crm.dynamics.com"
+    ),
+    emulator_ca: Path | None = typer.Option(
+        None, "--emulator-ca", help="Allow a local emulator org URL, trusting this CA bundle."
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite a synapse of the same name."),
+) -> None:
+    """Save a Dynamics 365 synapse's name, Endpoint URL and Organization URL."""
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = setup.add_dynamics(
+            state.workspace,
+            name=name,
+            endpoint_url=endpoint_url,
+            org_url=org_url,
+            allow_local_emulator=emulator_ca is not None,
+            ca_bundle=emulator_ca,
+            replace=replace,
+        )
+        out.emit(
+            {"name": record.name, "endpoint_url": record.endpoint_url, "org_url": record.org_url},
+            lambda: out.say(
+                f"Saved synapse [bold]{record.name}[/] ({record.org_url}).\n"
+                "Next: `dynasync synapse auth --client-id ... --client-secret ...` (Steps 3-5)."
+            ),
+        )
+
+
+@app.command("auth")
+def auth(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    client_id: str | None = typer.Option(None, "--client-id", help="Application (client) ID of the app."),
+    client_secret: str | None = typer.Option(
+        None, "--client-secret", help="Client secret VALUE (prompted when omitted; never echoed)."
+    ),
+    client_credentials: bool = typer.Option(
+        False, "--client-credentials", help="Authenticate app-only (no browser), for unattended runs."
+    ),
+    no_browser: bool = typer.Option(
+        False, "--no-browser", help="Print the sign-in URL instead of opening it."
+    ),
+    timeout: float = typer.Option(300.0, help="Seconds to wait for the sign-in to come back."),
+) -> None:
+    """Enter Client ID and Secret, print the OAuth redirect URL, then sign in with Microsoft."""
+    state = state_of(ctx)
+    out = state.out
+    ws = state.workspace
+    with reported(out):
+        record = ws.only_or_named(synapse)
+        if client_id is not None or client_secret is not None or not record.client_id:
+            cid = client_id or record.client_id or typer.prompt("Client ID")
+            secret = client_secret or typer.prompt("Client Secret (value)", hide_input=True)
+            redirect = setup.set_credentials(ws, record, client_id=cid, client_secret=secret)
+            out.say(
+                "OAuth Redirect URL (Step 4: add it in Azure under Authentication > Web):\n"
+                f"  [bold]{redirect}[/]"
+            )
+        if client_credentials:
+            report = asyncio.run(setup.use_client_credentials(ws, record))
+        else:
+            report = _interactive_sign_in(ws, record, no_browser=no_browser, timeout=timeout, say=out.say)
+        out.emit(
+            {"synapse": record.name, "status": "authenticated", "connection": report.summary()},
+            lambda: out.say(
+                f"[green]Authenticated.[/] {report.summary()}\nNext: `dynasync synapse activate`."
+            ),
+        )
+
+
+def _interactive_sign_in(
+    ws: Workspace, record: SynapseRecord, *, no_browser: bool, timeout: float, say: Callable[[str], None]
+) -> ConnectionReport:
+    async def run() -> ConnectionReport:
+        flow, pending = await setup.begin_sign_in(ws, record)
+        with CallbackListener(flow.redirect_url) as listener:
+            say(f"Sign in with Microsoft (Step 5):\n  {pending.auth_url}")
+            if not no_browser:
+                webbrowser.open(pending.auth_url)
+            query = await asyncio.to_thread(listener.wait, timeout)
+        _, report = await setup.complete_sign_in(ws, record, flow, pending, query)
+        return report
+
+    return asyncio.run(run())
+
+
+@app.command("test")
+def test(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+) -> None:
+    """Test the connection: WhoAmI, org name and version, as the authenticated app or user."""
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        report = asyncio.run(setup.test_connection(state.workspace, record))
+        out.emit(
+            {"synapse": record.name, "ok": True, "summary": report.summary(), "user_id": report.user_id},
+            lambda: out.say(f"[green]OK[/] {report.summary()}"),
+        )
+
+
+@app.command("list")
+def list_synapses(ctx: typer.Context) -> None:
+    """List configured synapses and their status."""
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        rows = [
+            {"name": r.name, "kind": r.kind, "org_url": r.org_url, "status": r.status, "auth": r.auth_mode}
+            for r in state.workspace.synapses()
+        ]
+
+        def human() -> None:
+            if not rows:
+                out.say("No synapses yet. Add one with `dynasync synapse add dynamics`.")
+            for row in rows:
+                out.say(f"{row['name']}: {row['kind']} {row['org_url']} [{row['status']}]")
+
+        out.emit(rows, human)

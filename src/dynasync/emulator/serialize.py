@@ -1,0 +1,227 @@
+"""Rows to Web API JSON: value formats (section 1.4), ``@odata.etag``, and the annotations clients ask for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from dynasync.emulator.catalog import CHOICE_TYPES, AttributeDef, AttributeType, DateTimeBehavior, EntityDef
+from dynasync.emulator.errors import EmulatorError
+from dynasync.emulator.paging import Preferences
+from dynasync.emulator.values import LookupValue, Row
+
+FORMATTED = "OData.Community.Display.V1.FormattedValue"
+LOOKUP_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
+NAV_NAME = "Microsoft.Dynamics.CRM.associatednavigationproperty"
+JSON_TYPE = "application/json; odata.metadata=minimal"
+
+NameResolver = Callable[[str, uuid.UUID], "str | None"]
+
+
+def _default(value: object) -> object:
+    if isinstance(value, decimal.Decimal):
+        # Decimals travel as JSON numbers with their own digits (money 20000.0000), never through float.
+        if not value.is_finite():
+            raise TypeError("non-finite decimal")
+        return orjson.Fragment(format(value, "f").encode())
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def json_bytes(document: object) -> bytes:
+    """Serialise a response document; Decimals keep their digits."""
+    return orjson.dumps(document, default=_default)
+
+
+def error_body(error: EmulatorError) -> bytes:
+    """The OData error envelope of ``error``."""
+    return json_bytes(error.to_json())
+
+
+def odata_properties(entity: EntityDef) -> dict[str, AttributeDef]:
+    """The entity's readable Web API properties by wire name (``_x_value`` for lookups)."""
+    return {a.odata_name: a for a in entity.attributes.values() if a.is_odata_property and a.valid_for_read}
+
+
+def unknown_property(entity: EntityDef, name: str) -> EmulatorError:
+    """The service's 400 for a property name the type does not have."""
+    return EmulatorError(
+        400,
+        "0x80060888",
+        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{entity.logical_name}'.",
+    )
+
+
+def resolve_select(entity: EntityDef, select: Iterable[str] | None) -> list[AttributeDef] | None:
+    """Map ``$select`` names to columns (None = all); 400 for unknown names."""
+    if select is None:
+        return None
+    props = odata_properties(entity)
+    chosen: list[AttributeDef] = []
+    for name in select:
+        if name == "*":
+            return None
+        attribute = props.get(name)
+        if attribute is None:
+            raise unknown_property(entity, name)
+        if attribute not in chosen:
+            chosen.append(attribute)
+    return chosen
+
+
+def output_columns(entity: EntityDef, selected: list[AttributeDef] | None) -> list[AttributeDef]:
+    """Columns a row shows: the selection plus the service's side effects, primary key last when not selected."""
+    props = odata_properties(entity)
+    if selected is None:
+        return list(props.values())
+    columns = list(selected)
+    names = {a.logical_name for a in columns}
+    extra: list[AttributeDef] = []
+    if any(a.type == AttributeType.MONEY for a in columns):
+        currency = entity.attribute("transactioncurrencyid")
+        if currency is not None and currency.logical_name not in names:
+            extra.append(currency)
+    for a in columns:
+        prefix = a.logical_name.split("_", 1)[0]
+        if prefix.startswith("address") and "_" in a.logical_name:
+            composite = entity.attribute(f"{prefix}_composite")
+            if composite is not None and composite.logical_name not in names and composite not in extra:
+                extra.append(composite)
+    columns.extend(extra)
+    pk = entity.attribute(entity.primary_id)
+    if pk is not None and pk not in columns:
+        columns.append(pk)
+    return columns
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """``Edm.DateTimeOffset`` as the service writes it: UTC, second precision, ``Z``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def wire_value(attribute: AttributeDef, value: object) -> object:
+    """A stored value in its JSON form (section 1.4)."""
+    if value is None:
+        return None
+    if isinstance(value, LookupValue):
+        return str(value.id)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if attribute.date_behavior == DateTimeBehavior.DATE_ONLY:
+            return value.date().isoformat()
+        return format_datetime(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    if attribute.type == AttributeType.DOUBLE and isinstance(value, int | decimal.Decimal):
+        return float(value)
+    return value
+
+
+def _option_label(attribute: AttributeDef, value: int) -> str | None:
+    for option in attribute.options:
+        if option.value == value:
+            return option.label
+    return None
+
+
+def _number(value: float | int | decimal.Decimal, places: int) -> str:
+    return f"{value:,.{places}f}"
+
+
+def formatted_value(attribute: AttributeDef, value: object, names: NameResolver) -> str | None:
+    """The ``FormattedValue`` annotation text for a non-null value, or None when the type has none."""
+    if value is None:
+        return None
+    if isinstance(value, LookupValue):
+        return names(value.entity, value.id)
+    kind = attribute.type
+    if kind == AttributeType.BOOLEAN and isinstance(value, bool):
+        label = _option_label(attribute, int(value))
+        return label if label is not None else ("Yes" if value else "No")
+    if kind in CHOICE_TYPES and isinstance(value, int):
+        return _option_label(attribute, value)
+    if attribute.is_multiselect and isinstance(value, tuple | list):
+        labels = [_option_label(attribute, int(v)) or str(v) for v in value]
+        return "; ".join(labels)
+    if kind == AttributeType.MONEY and isinstance(value, int | float | decimal.Decimal):
+        amount = decimal.Decimal(str(value))
+        text = _number(abs(amount), attribute.precision if attribute.precision is not None else 2)
+        return f"-${text}" if amount < 0 else f"${text}"
+    if kind in (AttributeType.INTEGER, AttributeType.BIGINT) and isinstance(value, int):
+        return f"{value:,}"
+    if kind in (AttributeType.DECIMAL, AttributeType.DOUBLE) and isinstance(
+        value, int | float | decimal.Decimal
+    ):
+        return _number(value, attribute.precision if attribute.precision is not None else 2)
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC)
+        date_text = f"{value.month}/{value.day}/{value.year}"
+        if attribute.date_behavior == DateTimeBehavior.DATE_ONLY:
+            return date_text
+        hour = value.hour % 12 or 12
+        return f"{date_text} {hour}:{value.minute:02d} {'AM' if value.hour < 12 else 'PM'}"
+    if isinstance(value, dt.date):
+        return f"{value.month}/{value.day}/{value.year}"
+    return None
+
+
+def navigation_for(attribute: AttributeDef, target: str) -> str | None:
+    """The single-valued navigation property of a lookup that points at ``target``."""
+    for nav, entity in attribute.navigation.items():
+        if entity == target:
+            return nav
+    return None
+
+
+def put_property(
+    out: dict[str, Any],
+    attribute: AttributeDef,
+    value: object,
+    prefs: Preferences,
+    names: NameResolver,
+) -> None:
+    """Add one property to ``out`` with the requested annotations placed immediately before it."""
+    name = attribute.odata_name
+    if value is not None and prefs.annotation_patterns:
+        if isinstance(value, LookupValue):
+            if prefs.wants(NAV_NAME):
+                nav = navigation_for(attribute, value.entity)
+                if nav is not None:
+                    out[f"{name}@{NAV_NAME}"] = nav
+            if prefs.wants(LOOKUP_NAME):
+                out[f"{name}@{LOOKUP_NAME}"] = value.entity
+        if prefs.wants(FORMATTED):
+            text = formatted_value(attribute, value, names)
+            if text is not None:
+                out[f"{name}@{FORMATTED}"] = text
+    out[name] = wire_value(attribute, value)
+
+
+def etag_of(row: Mapping[str, object]) -> str:
+    """The weak ETag of a row: ``W/"<versionnumber>"``."""
+    return f'W/"{row.get("versionnumber", 0)}"'
+
+
+def row_json(
+    entity: EntityDef,
+    row: Row,
+    columns: list[AttributeDef],
+    prefs: Preferences,
+    names: NameResolver,
+) -> dict[str, Any]:
+    """One entity object: ``@odata.etag`` first, then the columns (annotated as asked)."""
+    out: dict[str, Any] = {"@odata.etag": etag_of(row)}
+    for attribute in columns:
+        put_property(out, attribute, row.get(attribute.logical_name), prefs, names)
+    return out

@@ -1,0 +1,110 @@
+"""Value fingerprints that recognise our own writes when they come back (echo and loop prevention).
+
+A link between a UDM record and an external record keeps a fingerprint of what the external side holds, field by
+field (a short hash per UDM field). An incoming record whose mapped values hash to the same fingerprint changed
+nothing since we last read or wrote it, so it is an echo (or a re-read) and is neither applied nor written back.
+Keeping one hash per field, not one per record, tells *which* fields a side really changed, so a stale value of
+an untouched field never overwrites a newer UDM value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from dynasync.synapses.base import LookupRef
+
+Fingerprint = dict[str, str]
+
+
+def canonical(value: Any) -> str:
+    """Return a canonical text form of a value, equal for values a round trip through a synapse keeps equal.
+
+    Numbers compare by value (``1``, ``1.0`` and ``Decimal("1.00")`` are one value), datetimes at whole seconds in
+    UTC (Dataverse keeps no sub-second part), empty strings and empty tuples count as empty (None).
+    """
+    if value is None or value == "" or value == ():
+        return "~"
+    if isinstance(value, bool):
+        return "b:1" if value else "b:0"
+    if isinstance(value, int | float | decimal.Decimal):
+        number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
+        if number == number.to_integral_value():
+            return "n:" + str(number.quantize(decimal.Decimal(1)))
+        return "n:" + format(number.normalize(), "f")
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return "t:" + moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
+    if isinstance(value, dt.date):
+        return "d:" + value.isoformat()
+    if isinstance(value, LookupRef):
+        return f"r:{value.table}:{value.id.lower()}"
+    if isinstance(value, tuple | list | frozenset | set):
+        items = sorted(canonical(item) for item in value)
+        return "m:" + ",".join(items)
+    if isinstance(value, str):
+        return "s:" + value
+    return "o:" + repr(value)
+
+
+def values_equal(left: Any, right: Any) -> bool:
+    """Tell whether two field values are the same value for sync purposes (see :func:`canonical`)."""
+    return canonical(left) == canonical(right)
+
+
+def is_empty(value: Any) -> bool:
+    """Tell whether a value is empty: None, an empty or blank string, or an empty multi-select."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    return isinstance(value, tuple | list | frozenset | set) and len(value) == 0
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
+
+
+def fingerprint(values: Mapping[str, Any]) -> Fingerprint:
+    """Return the per-field fingerprint of some UDM-side values."""
+    return {name: _short_hash(canonical(value)) for name, value in values.items()}
+
+
+def field_hash(value: Any) -> str:
+    """Return the fingerprint entry of one value."""
+    return _short_hash(canonical(value))
+
+
+def encode(fp: Mapping[str, str]) -> str:
+    """Serialise a fingerprint to the text stored on a link (sorted, so equal fingerprints give equal text)."""
+    return orjson.dumps(dict(fp), option=orjson.OPT_SORT_KEYS).decode("ascii")
+
+
+def decode(text: str | None) -> Fingerprint:
+    """Read a fingerprint stored by :func:`encode`; an absent or unreadable one is empty (everything changed)."""
+    if not text:
+        return {}
+    try:
+        loaded = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {str(k): str(v) for k, v in loaded.items()}
+
+
+def changed_fields(values: Mapping[str, Any], synced: Mapping[str, str]) -> list[str]:
+    """Return the fields of ``values`` whose hash differs from the synced fingerprint (absent ones included)."""
+    return [name for name, value in values.items() if synced.get(name) != field_hash(value)]
+
+
+def merge_fingerprint(synced: Mapping[str, str], values: Mapping[str, Any]) -> Fingerprint:
+    """Return ``synced`` updated with the hashes of ``values`` (fields not given keep their old hash)."""
+    merged = dict(synced)
+    merged.update(fingerprint(values))
+    return merged

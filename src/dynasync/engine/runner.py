@@ -1,0 +1,188 @@
+"""The engine: runs every entity pipeline of the published mappings, parents first, once or on a schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any
+
+from dynasync.clock import Clock, SystemClock
+from dynasync.engine.bindings import Binding, Bindings, bind
+from dynasync.engine.context import EngineOptions, RunContext, Sleep
+from dynasync.engine.order import dependency_order
+from dynasync.engine.pipeline import FAILED, PENDING, ReadPipeline
+from dynasync.engine.report import ProgressCallback, RunReport
+from dynasync.engine.schedule import run_every
+from dynasync.engine.writeback import WriteBack
+from dynasync.errors import AuthError, ConfigError, DynasyncError
+from dynasync.mapping.compile import CompiledMapping
+from dynasync.mapping.spec import MappingSpec
+from dynasync.synapses.base import Synapse
+from dynasync.udm.store import UdmStore
+
+
+class Engine:
+    """Bidirectional sync between synapses and the UDM.
+
+    Args:
+        store: the UDM store (``open_store(url)``).
+        synapses: live synapses by name; each mapping's ``synapse`` must be one of them.
+        mappings: the published mapping specs (or compiled mappings), one per synapse.
+        options: tunables (chunk size, retries, If-Match...).
+        clock: the time source of run reports.
+        progress: ``progress(entity, done, total_or_None)`` while records are read.
+        sleep: how back-off waits (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        store: UdmStore,
+        synapses: Mapping[str, Synapse],
+        mappings: Sequence[MappingSpec | CompiledMapping],
+        *,
+        options: EngineOptions | None = None,
+        clock: Clock | None = None,
+        progress: ProgressCallback | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.store = store
+        self.synapses = dict(synapses)
+        self.mappings = list(mappings)
+        self.options = options or EngineOptions()
+        self.clock = clock or SystemClock()
+        self.progress = progress
+        self.sleep: Sleep = sleep or asyncio.sleep
+        self._bindings: Bindings | None = None
+
+    async def prepare(self) -> Bindings:
+        """Discover the synapses, compile the mappings and create/extend the UDM tables (once per engine)."""
+        if self._bindings is None:
+            bindings = await bind(self.synapses, self.mappings)
+            with self.store.transaction() as tx:
+                for entity in bindings.entities.values():
+                    tx.ensure_entity(entity)
+            self._bindings = bindings
+        return self._bindings
+
+    async def run(self, entities: Iterable[str] | None = None) -> RunReport:
+        """Run one sync over ``entities`` (UDM entity names; None: all mapped) and return its report.
+
+        Phases: read every source (parents first; each page and its cursor in one transaction), retry records
+        that waited for a parent, then write changed UDM records to every destination (parents first).
+
+        Raises:
+            ConfigError: an unknown entity was asked for, or a mapping names a missing synapse.
+            MappingValidationError: a published mapping no longer fits the synapse's schema.
+        """
+        bindings = await self.prepare()
+        selected = None if entities is None else list(entities)
+        if selected is not None:
+            unknown = sorted(set(selected) - set(bindings.entities))
+            if unknown:
+                raise ConfigError(
+                    f"unknown UDM entit{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}",
+                    remedy="Known entities: " + ", ".join(sorted(bindings.entities)) + ".",
+                )
+        order = dependency_order(bindings.entities, selected)
+        run_id = self.store.start_run()
+        report = RunReport(run_id=run_id, started_at=self.clock.now())
+        ctx = RunContext(self.store, run_id, report, self.options, self.clock, self.progress, self.sleep)
+        try:
+            await self._run_phases(ctx, bindings, order)
+        except BaseException as exc:
+            report.errors.append(f"run aborted: {exc}")
+            report.finished_at = self.clock.now()
+            self.store.finish_run(run_id, status="aborted", summary=report.to_dict())
+            raise
+        self._collect_held(ctx, bindings, order)
+        report.finished_at = self.clock.now()
+        self.store.finish_run(run_id, status="ok" if report.ok else "partial", summary=report.to_dict())
+        return report
+
+    def run_once(self, entities: Iterable[str] | None = None) -> RunReport:
+        """Run one sync synchronously (for the CLI); see :meth:`run`."""
+        return asyncio.run(self.run(entities))
+
+    def run_every(
+        self,
+        seconds: float,
+        stop_event: threading.Event,
+        entities: Iterable[str] | None = None,
+        *,
+        on_report: Callable[[RunReport], None] | None = None,
+        on_error: Callable[[DynasyncError], None] | None = None,
+        max_runs: int | None = None,
+    ) -> int:
+        """Run :meth:`run_once` every ``seconds`` until ``stop_event`` is set; return the number of runs."""
+        chosen = None if entities is None else list(entities)
+        return run_every(
+            lambda: self.run_once(chosen),
+            seconds,
+            stop_event,
+            on_report=on_report,
+            on_error=on_error,
+            max_runs=max_runs,
+        )
+
+    # -- phases ---------------------------------------------------------------------------------------------
+    async def _run_phases(self, ctx: RunContext, bindings: Bindings, order: Sequence[str]) -> None:
+        broken: dict[str, str] = {}  # synapse -> why it cannot be used for the rest of this run
+        read_failed: set[str] = set()
+        for entity in order:
+            for binding in bindings.for_entity(entity):
+                if binding.reads and not await self._guard(
+                    ctx, binding, broken, ReadPipeline(ctx, binding).run()
+                ):
+                    read_failed.add(entity)
+        for _ in range(self.options.pending_passes):
+            held = 0
+            for entity in order:
+                for binding in bindings.for_entity(entity):
+                    if binding.reads and binding.synapse_name not in broken:
+                        held += ReadPipeline(ctx, binding).retry_held(kinds=(PENDING,))
+            if held == 0:
+                break
+        for entity in order:
+            if entity in read_failed:
+                continue  # never write what we could not read first: the destination may hold newer values
+            for binding in bindings.for_entity(entity):
+                if binding.writes:
+                    await self._guard(ctx, binding, broken, WriteBack(ctx, binding).run())
+
+    @staticmethod
+    async def _guard(
+        ctx: RunContext, binding: Binding, broken: dict[str, str], work: Coroutine[Any, Any, None]
+    ) -> bool:
+        """Await one pipeline step; record its error on the entity instead of failing the run."""
+        entity_report = ctx.report.entity(binding.entity)
+        if binding.synapse_name in broken:
+            work.close()
+            entity_report.error = broken[binding.synapse_name]
+            return False
+        try:
+            await work
+        except (AuthError, ConfigError) as exc:
+            broken[binding.synapse_name] = f"{binding.synapse_name}: {exc.explain()}"
+            entity_report.error = broken[binding.synapse_name]
+            return False
+        except DynasyncError as exc:
+            entity_report.error = f"{binding.synapse_name} {binding.table}: {exc.explain()}"
+            return False
+        return True
+
+    def _collect_held(self, ctx: RunContext, bindings: Bindings, order: Sequence[str]) -> None:
+        """Report the read-side records still held (failed or pending), from the store: the lasting truth."""
+        for entity in order:
+            for binding in bindings.for_entity(entity):
+                if not binding.reads:
+                    continue
+                counts = ctx.report.entity(entity).counts(binding.synapse_name)
+                held = self.store.list_quarantined(synapse=binding.synapse_name, stream=binding.table)
+                for q in held:
+                    if q.kind == FAILED:
+                        counts.failed += 1
+                        counts.issue("read", q.external_id, q.error)
+                    elif q.kind == PENDING:
+                        counts.pending += 1
+                        counts.issue("read", q.external_id, q.error, kind=PENDING)

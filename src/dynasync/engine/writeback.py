@@ -1,0 +1,292 @@
+"""The write half of an entity pipeline: UDM records that moved since last synced -> one destination, in bulk."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dynasync.engine import echo
+from dynasync.engine.bindings import Binding
+from dynasync.engine.context import RunContext
+from dynasync.engine.report import SynapseCounts
+from dynasync.errors import RetriableError
+from dynasync.synapses.base import LookupRef, WriteKind, WriteOp, WriteResult
+from dynasync.udm.model import UdmRecord
+from dynasync.udm.store import StoreTx
+from dynasync.udm.store_types import Link, WriteLogEntry
+
+WRITE_KEY = "write:"  # quarantine key prefix of write-back failures (the key space is the UDM id)
+_ID_NAMESPACE = uuid.UUID("5f3d1c2e-6a57-4d8e-9f8b-2f1f6d0b9a10")
+
+
+def deterministic_id(synapse: str, table: str, udm_id: str) -> str:
+    """The id a new destination row gets: the same for the same UDM record, so a retried create is an update."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{synapse}/{table}/{udm_id}"))
+
+
+@dataclass(slots=True)
+class _Planned:
+    """One write about to be sent and what to remember once it succeeds."""
+
+    record: UdmRecord
+    op: WriteOp
+    external_id: str
+    fingerprint: dict[str, str]
+    creating: bool = False
+
+
+class WriteBack:
+    """Writes one UDM entity's changed records to one bound destination table."""
+
+    def __init__(self, ctx: RunContext, binding: Binding) -> None:
+        self.ctx = ctx
+        self.binding = binding
+        self.counts: SynapseCounts = ctx.report.entity(binding.entity).counts(binding.synapse_name)
+        self.lowest_held: int | None = None
+
+    async def run(self) -> None:
+        """Write every record whose UDM version moved past what this destination is known to hold."""
+        syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
+        store = self.ctx.store
+        state = store.get_state(syn, table)
+        after = state.written_version if state is not None else 0
+        size = max(1, min(self.ctx.options.write_chunk, 1000))
+        while True:
+            with store.transaction() as tx:
+                page = list(
+                    itertools.islice(
+                        tx.iter_changed(entity, after_version=after, destination=syn, batch_size=size), size
+                    )
+                )
+                if not page:
+                    break
+                planned = self._plan(tx, page)
+            after = page[-1].version
+            results = await self._send(planned)
+            with store.transaction() as tx:
+                self._record(tx, planned, results)
+                watermark = after if self.lowest_held is None else min(after, self.lowest_held - 1)
+                tx.put_written_version(syn, table, max(watermark, 0))
+
+    # -- planning -------------------------------------------------------------------------------------------
+    def _plan(self, tx: StoreTx, page: Sequence[UdmRecord]) -> list[_Planned]:
+        syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
+        links = tx.get_links_for_records(syn, entity, [r.id for r in page])
+        targets = self._reference_links(tx, page)
+        planned: list[_Planned] = []
+        for record in page:
+            link = links.get(record.id)
+            if record.deleted:
+                if link is not None and self.binding.mapping.delete_from_udm and not self._gone(link):
+                    op = WriteOp(WriteKind.DELETE, table, id=link.external_id)
+                    planned.append(_Planned(record, op, link.external_id, echo.decode(link.last_read_hash)))
+                continue
+            base = echo.decode(link.last_read_hash) if link is not None else {}
+            udm_values = {f: record.values.get(f) for f in self.binding.write_fields}
+            current = echo.fingerprint(udm_values)
+            changed = [f for f in sorted(udm_values) if base.get(f) != current[f]]
+            if link is not None and not changed:
+                # Nothing this destination lacks: remember it is in sync, write nothing.
+                self._mark(tx, record, link.external_id, base, None, {})
+                continue
+            references: dict[str, LookupRef | None] = {}
+            scalars: dict[str, Any] = {}
+            waiting: list[str] = []
+            for name in changed:
+                target = self.binding.mapping.reference_targets.get(name)
+                value = udm_values[name]
+                if target is None:
+                    scalars[name] = value
+                elif value is None:
+                    references[name] = None
+                else:
+                    ref_link = targets.get((target, str(value)))
+                    if ref_link is None:
+                        waiting.append(f"{name} -> {target} {value}")
+                    else:
+                        references[name] = LookupRef(ref_link.table, ref_link.external_id)
+            if waiting:
+                self._hold(
+                    tx, record, "waiting for referenced record(s) to reach " + syn + ": " + ", ".join(waiting)
+                )
+                continue
+            out = self.binding.mapping.from_udm(scalars, references)
+            if out.problems:
+                self._hold(tx, record, "; ".join(out.problems), failed=True)
+                continue
+            new_fp = dict(base)
+            new_fp.update({f: current[f] for f in changed})
+            if not out.values:
+                self._mark(tx, record, link.external_id if link else None, new_fp, None, {})
+                continue
+            if link is None:
+                ext_id = (
+                    deterministic_id(syn, table, record.id) if self.ctx.options.deterministic_ids else None
+                )
+                if ext_id is not None:
+                    # Linked before the write is sent: a crash after the write leaves a link, never a duplicate.
+                    tx.link(syn, table, ext_id, entity, record.id)
+                op = WriteOp(
+                    WriteKind.UPSERT if ext_id else WriteKind.CREATE, table, values=out.values, id=ext_id
+                )
+                planned.append(_Planned(record, op, op.id or "", new_fp, creating=True))
+            elif self._unconfirmed(link):
+                op = WriteOp(WriteKind.UPSERT, table, values=out.values, id=link.external_id)
+                planned.append(_Planned(record, op, link.external_id, new_fp, creating=True))
+            else:
+                if_match = link.external_version if self.ctx.options.use_if_match else None
+                op = WriteOp(
+                    WriteKind.UPDATE, table, values=out.values, id=link.external_id, if_match=if_match
+                )
+                planned.append(_Planned(record, op, link.external_id, new_fp))
+        return planned
+
+    def _reference_links(self, tx: StoreTx, page: Sequence[UdmRecord]) -> dict[tuple[str, str], Link]:
+        """Links of referenced records to this synapse, one query per target entity."""
+        wanted: dict[str, set[str]] = {}
+        for record in page:
+            for name, target in self.binding.mapping.reference_targets.items():
+                value = record.values.get(name)
+                if name in self.binding.write_fields and value is not None:
+                    wanted.setdefault(target, set()).add(str(value))
+        found: dict[tuple[str, str], Link] = {}
+        for target, ids in wanted.items():
+            for udm_id, link in tx.get_links_for_records(self.binding.synapse_name, target, ids).items():
+                found[(target, udm_id)] = link
+        return found
+
+    @staticmethod
+    def _unconfirmed(link: Link) -> bool:
+        # Made just before a create was sent; the row may or may not exist, so upsert on its id.
+        return (
+            link.external_version is None and link.last_read_hash is None and link.last_written_hash is None
+        )
+
+    @staticmethod
+    def _gone(link: Link) -> bool:
+        return link.external_version == "deleted"
+
+    # -- sending --------------------------------------------------------------------------------------------
+    async def _send(self, planned: Sequence[_Planned]) -> list[WriteResult]:
+        if not planned:
+            return []
+        ops = [p.op for p in planned]
+        attempt = 0
+        while True:
+            self.counts.requests += 1
+            try:
+                results = await self.binding.synapse.write(self.binding.stream, ops)
+            except RetriableError as exc:
+                self.counts.throttled += 1
+                attempt += 1
+                if attempt > self.ctx.options.max_retries:
+                    reason = f"throttled: {exc.message}"
+                    return [
+                        WriteResult(False, p.op.id, error_code="throttled", error=reason) for p in planned
+                    ]
+                await self.ctx.sleep(self.ctx.backoff(attempt, exc.retry_after))
+                continue
+            if len(results) != len(ops):
+                reason = f"synapse returned {len(results)} results for {len(ops)} writes"
+                return [WriteResult(False, p.op.id, error_code="protocol", error=reason) for p in planned]
+            return results
+
+    # -- recording ------------------------------------------------------------------------------------------
+    def _record(self, tx: StoreTx, planned: Sequence[_Planned], results: Sequence[WriteResult]) -> None:
+        syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
+        log: list[WriteLogEntry] = []
+        released: list[str] = []
+        for item, result in zip(planned, results, strict=True):
+            op = item.op
+            ext_id = result.id or item.external_id or None
+            if result.ok and ext_id:
+                if op.kind is WriteKind.DELETE:
+                    self.counts.written_deleted += 1
+                    self._mark(tx, item.record, ext_id, item.fingerprint, "deleted", op.values)
+                else:
+                    if item.creating:
+                        self.counts.written_created += 1
+                    else:
+                        self.counts.written_updated += 1
+                    self._mark(tx, item.record, ext_id, item.fingerprint, result.version, op.values)
+                released.append(WRITE_KEY + item.record.id)
+                outcome = "ok"
+            elif result.conflict:
+                self.counts.write_conflicts += 1
+                self._note_held(item.record)
+                outcome = "conflict: the row changed in the destination; it is re-read and merged next run"
+            else:
+                reason = f"{result.error_code or 'error'}: {result.error or 'rejected'}"
+                self._hold(tx, item.record, f"rejected by {syn}: {reason}", failed=True)
+                outcome = "error: " + reason
+            log.append(
+                WriteLogEntry(
+                    syn, table, ext_id, entity, item.record.id, _loggable(op.values), outcome, op.kind.value
+                )
+            )
+        if released:
+            tx.release_quarantined(syn, table, released)
+        if log:
+            tx.log_writes(self.ctx.run_id, log)
+
+    def _mark(
+        self,
+        tx: StoreTx,
+        record: UdmRecord,
+        external_id: str | None,
+        fingerprint: Mapping[str, str],
+        external_version: str | None,
+        values: Mapping[str, Any],
+    ) -> None:
+        if external_id is None:
+            return
+        text = echo.encode(fingerprint)
+        tx.mark_written(
+            self.binding.synapse_name,
+            self.binding.table,
+            external_id,
+            entity=self.binding.entity,
+            udm_id=record.id,
+            values=_loggable(values),
+            udm_version=record.version,
+            external_version=external_version,
+            hash=text,
+            read_hash=text,
+        )
+
+    def _note_held(self, record: UdmRecord) -> None:
+        if self.lowest_held is None or record.version < self.lowest_held:
+            self.lowest_held = record.version
+
+    def _hold(self, tx: StoreTx, record: UdmRecord, reason: str, *, failed: bool = False) -> None:
+        """Keep a record for the next run: the write-back watermark stays below it and it is reported."""
+        self._note_held(record)
+        if failed:
+            self.counts.write_failed += 1
+        else:
+            self.counts.pending += 1
+        self.counts.issue("write", record.id, reason, kind="failed" if failed else "pending")
+        tx.quarantine(
+            self.binding.synapse_name,
+            self.binding.table,
+            WRITE_KEY + record.id,
+            reason,
+            run_id=self.ctx.run_id,
+            kind="write_failed" if failed else "write_pending",
+        )
+
+
+def _loggable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as the transactions log can hold them (lookups as "table:id", tuples as lists)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, LookupRef):
+            out[name] = f"{value.table}:{value.id}"
+        elif isinstance(value, tuple):
+            out[name] = list(value)
+        else:
+            out[name] = value
+    return out

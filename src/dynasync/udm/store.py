@@ -1,0 +1,279 @@
+"""Opening the UDM store (SQLite or PostgreSQL via SQLAlchemy Core) and its transactions.
+
+Usage::
+
+    store = open_store("sqlite:///data/udm.db")
+    store.ensure_entity(account_entity)
+    with store.transaction() as tx:
+        result = tx.apply_upserts("account", "dynamics", "account", rows, run_id=run)
+        tx.put_cursor("dynamics", "account", batch.cursor)   # commits with the rows, or not at all
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.pool import StaticPool
+
+from dynasync.clock import Clock, SystemClock
+from dynasync.errors import StoreError
+from dynasync.udm import migrations
+from dynasync.udm.store_api import StoreOps
+from dynasync.udm.store_session import Session, StoreCore
+from dynasync.udm.store_types import (
+    ApplyResult,
+    EntityChange,
+    FieldChange,
+    FieldLog,
+    FieldPolicy,
+    IncomingRow,
+    Link,
+    LogEvent,
+    QuarantinedRecord,
+    RowOutcome,
+    RunInfo,
+    SyncState,
+    WriteLogEntry,
+    latest_update_wins,
+)
+
+__all__ = [
+    "ApplyResult",
+    "EntityChange",
+    "FieldChange",
+    "FieldLog",
+    "FieldPolicy",
+    "IncomingRow",
+    "Link",
+    "LogEvent",
+    "QuarantinedRecord",
+    "RowOutcome",
+    "RunInfo",
+    "StoreTx",
+    "SyncState",
+    "UdmStore",
+    "WriteLogEntry",
+    "latest_update_wins",
+    "open_store",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreTx(StoreOps):
+    """One open transaction: every store operation, all committed together when the ``with`` block ends."""
+
+    def __init__(self, session: Session) -> None:
+        self._session: Session | None = session
+
+    def _live(self) -> Session:
+        if self._session is None:
+            raise StoreError("this UDM store transaction has ended; open a new one with store.transaction()")
+        return self._session
+
+    def _read(self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return fn(self._live(), *args, **kwargs)
+
+    def _write(self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return fn(self._live(), *args, **kwargs)
+
+    def _iterate(
+        self, fn: Callable[Concatenate[Session, P], Iterator[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> Iterator[T]:
+        return fn(self._live(), *args, **kwargs)
+
+    @property
+    def connection(self) -> sa.Connection:
+        """The SQLAlchemy connection of this transaction (for SQL beyond this API, e.g. UDM queries)."""
+        return self._live().conn
+
+
+class UdmStore(StoreOps):
+    """The UDM store. Each operation called on the store itself runs in its own short transaction."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+        self._core = StoreCore(engine=engine, clock=clock)
+        self._closed = False
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine (users may query the ``udm_*`` tables with it)."""
+        return self._core.engine
+
+    @property
+    def dialect(self) -> str:
+        """The dialect name: "sqlite" or "postgresql"."""
+        return self._core.dialect
+
+    def schema_version(self) -> int:
+        """Return the highest applied migration version."""
+        with self._core.engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT max(version) FROM ds_schema_version")).scalar_one())
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[StoreTx]:
+        """Open a transaction; it commits when the block exits normally and rolls back on any exception.
+
+        Args:
+            write: On SQLite, take the write lock at the start (``BEGIN IMMEDIATE``) so that a writer never
+                fails half-way on a lock upgrade; pass False for read-only work.
+        """
+        if self._closed:
+            raise StoreError("the UDM store is closed")
+        conn = self._core.engine.connect()
+        tx: StoreTx | None = None
+        try:
+            conn.execution_options(dynasync_begin="BEGIN IMMEDIATE" if write else "BEGIN")
+            trans = conn.begin()
+            session = Session(conn, self._core)
+            tx = StoreTx(session)
+            try:
+                yield tx
+            except BaseException:
+                trans.rollback()
+                raise
+            try:
+                trans.commit()
+            except sa.exc.SQLAlchemyError as exc:
+                raise StoreError(f"the UDM store could not commit: {exc}") from exc
+            if session.pending:
+                with self._core.lock:
+                    self._core.entities.update(session.pending)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"UDM store operation failed: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            if tx is not None:
+                tx._session = None
+            conn.close()
+
+    def _read(self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.transaction(write=False) as tx:
+            return fn(tx._live(), *args, **kwargs)
+
+    def _write(self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.transaction(write=True) as tx:
+            return fn(tx._live(), *args, **kwargs)
+
+    def _iterate(
+        self, fn: Callable[Concatenate[Session, P], Iterator[T]], *args: P.args, **kwargs: P.kwargs
+    ) -> Iterator[T]:
+        with self.transaction(write=False) as tx:
+            yield from fn(tx._live(), *args, **kwargs)
+
+    def close(self) -> None:
+        """Dispose of all connections; the store cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            self._core.engine.dispose()
+
+    def __enter__(self) -> UdmStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        # The URL is shown without its password.
+        return f"UdmStore({self._core.engine.url.render_as_string(hide_password=True)!r})"
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    database = url.database or ""
+    memory = database in ("", ":memory:")
+    if not memory:
+        folder = os.path.dirname(os.path.abspath(database))
+        os.makedirs(folder, exist_ok=True)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if memory:
+        kwargs["poolclass"] = StaticPool  # one shared connection, or every connection sees an empty database
+    engine = sa.create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below emit BEGIN itself (pysqlite's implicit BEGIN is unreliable).
+        dbapi_conn.isolation_level = None
+        # Unicode-aware lower() so case-insensitive match keys agree with Python's str.lower().
+        dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(str(conn.get_execution_options().get("dynasync_begin", "BEGIN")))
+
+    return engine
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _postgres_engine(url: sa.URL, schema: str | None) -> sa.Engine:
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if schema is not None:
+        quoted = engine.dialect.identifier_preparer.quote(schema)
+
+        @event.listens_for(engine, "connect", insert=True)
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
+            cur = dbapi_conn.cursor()
+            cur.execute(f"SET search_path TO {quoted}")
+            cur.close()
+            dbapi_conn.autocommit = autocommit
+
+    return engine
+
+
+def open_store(url: str, *, schema: str | None = None, clock: Clock | None = None) -> UdmStore:
+    """Open (creating and migrating as needed) a UDM store.
+
+    Args:
+        url: ``sqlite:///path/to/udm.db`` (the default kind; WAL mode, foreign keys on, busy timeout),
+            ``sqlite://`` for an in-memory store, or ``postgresql+psycopg://user@host:port/db``.
+        schema: PostgreSQL only: the schema to use (sets ``search_path``); it must exist.
+        clock: Source of "now" for system timestamps (tests pass a FrozenClock).
+
+    Raises:
+        StoreError: the URL is not supported, the database cannot be reached, or its schema is newer than
+            this version of dynasync.
+    """
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"invalid UDM store URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise StoreError("schema= is only supported on PostgreSQL UDM stores")
+        engine = _sqlite_engine(parsed)
+    elif backend == "postgresql":
+        engine = _postgres_engine(parsed, schema)
+    else:
+        raise StoreError(
+            f"unsupported UDM store database {backend!r}",
+            remedy="Use sqlite:///path/to/udm.db or postgresql+psycopg://user@host/db.",
+        )
+    store = UdmStore(engine, clock or SystemClock())
+    try:
+        with store.transaction() as tx:
+            migrations.migrate(tx.connection, store._core.clock.now())
+    except BaseException:
+        engine.dispose()
+        raise
+    return store

@@ -1,0 +1,334 @@
+"""Value codec of the UDM store: SQL column types per field type, canonical values, JSON and hashing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from dynasync.udm.model import FieldType, UdmField
+
+DEFAULT_STRING_LENGTH = 4000
+_DECIMAL_STEP = decimal.Decimal("1e-10")
+_DECIMAL_LIMIT = decimal.Decimal("1e28")  # NUMERIC(38,10) keeps 28 digits before the point
+_DECIMAL_CONTEXT = decimal.Context(prec=40)  # the default 28 digits cannot quantise NUMERIC(38,10) values
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """An aware datetime stored as UTC (timestamptz on PostgreSQL, naive UTC text on SQLite)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Convert to UTC; SQLite keeps no zone, so the UTC wall time is stored."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the UDM store; datetimes must be timezone-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Return an aware UTC datetime whatever the session time zone is."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class UdmDecimal(TypeDecorator[decimal.Decimal]):
+    """NUMERIC(38,10): exact on PostgreSQL; on SQLite stored as REAL (15 significant digits), read as Decimal."""
+
+    impl = sa.Numeric(38, 10)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Use a float-returning NUMERIC on SQLite, which has no decimal type (avoids lossy-conversion warnings)."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Numeric(38, 10, asdecimal=False))
+        return dialect.type_descriptor(sa.Numeric(38, 10))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Bind a float on SQLite, the Decimal elsewhere."""
+        if value is None:
+            return None
+        return float(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> decimal.Decimal | None:
+        """Return a Decimal quantised to 10 places, the same canonical form on both databases."""
+        if value is None:
+            return None
+        if isinstance(value, float):
+            value = decimal.Decimal(repr(value))
+        return decimal.Decimal(value).quantize(_DECIMAL_STEP, context=_DECIMAL_CONTEXT)
+
+
+def column_type(field: UdmField) -> TypeEngine[Any]:
+    """Return the SQL column type of a UDM field."""
+    t = field.type
+    if t is FieldType.STRING:
+        return sa.String(field.max_length or DEFAULT_STRING_LENGTH)
+    if t in (FieldType.TEXT, FieldType.CHOICE, FieldType.MULTICHOICE):
+        return sa.Text()
+    if t is FieldType.INTEGER:
+        return sa.Integer()
+    if t is FieldType.BIGINT:
+        return sa.BigInteger()
+    if t is FieldType.DECIMAL:
+        return UdmDecimal()
+    if t is FieldType.FLOAT:
+        return sa.Double()
+    if t is FieldType.BOOLEAN:
+        return sa.Boolean()
+    if t is FieldType.DATETIME:
+        return UtcDateTime()
+    if t is FieldType.DATE:
+        return sa.Date()
+    if t in (FieldType.REFERENCE, FieldType.UUID):
+        return sa.String(36)
+    raise ValueError(f"unsupported UDM field type {t!r}")
+
+
+def type_label(field_type: str, max_length: int | None) -> str:
+    """Return a human label of a field type, e.g. ``string(100)``, for error messages."""
+    if field_type == FieldType.STRING:
+        return f"string({max_length or DEFAULT_STRING_LENGTH})"
+    return field_type
+
+
+Coercer = Callable[[Any], Any]
+
+
+def _str(limit: int | None) -> Coercer:
+    def coerce(value: Any) -> Any:
+        if type(value) is not str:
+            if isinstance(value, bool | dict | list | tuple | bytes):
+                raise ValueError(f"expected text, got {type(value).__name__}")
+            value = str(value)
+        if limit is not None and len(value) > limit:
+            raise ValueError(f"text of {len(value)} characters exceeds the maximum length {limit}")
+        return value
+
+    return coerce
+
+
+def _int(bounds: tuple[int, int]) -> Coercer:
+    def coerce(value: Any) -> Any:
+        if type(value) is not int:
+            if isinstance(value, bool):
+                value = int(value)
+            elif isinstance(value, str):
+                value = int(value.strip())
+            elif isinstance(value, float | decimal.Decimal):
+                if value != int(value):
+                    raise ValueError(f"{value!r} is not a whole number")
+                value = int(value)
+            else:
+                raise ValueError(f"expected an integer, got {type(value).__name__}")
+        if not bounds[0] <= value <= bounds[1]:
+            raise ValueError(f"{value} is out of range for this integer field")
+        return value
+
+    return coerce
+
+
+def _decimal(sqlite: bool) -> Coercer:
+    def coerce(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number, got bool")
+        if isinstance(value, float):
+            value = decimal.Decimal(repr(value))
+        elif not isinstance(value, decimal.Decimal):
+            try:
+                value = decimal.Decimal(str(value).strip() if isinstance(value, str) else value)
+            except (decimal.InvalidOperation, TypeError) as exc:
+                raise ValueError(f"{value!r} is not a decimal number") from exc
+        if not value.is_finite() or abs(value) >= _DECIMAL_LIMIT:
+            raise ValueError(f"{value} does not fit NUMERIC(38,10)")
+        if sqlite:
+            # SQLite keeps REAL; canonicalise the same way reads do so that diffs and hashes stay stable.
+            value = decimal.Decimal(repr(float(value)))
+        return value.quantize(_DECIMAL_STEP, context=_DECIMAL_CONTEXT)
+
+    return coerce
+
+
+def _float(value: Any) -> Any:
+    if type(value) is float:
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got bool")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a number") from exc
+
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+def _bool(value: Any) -> Any:
+    if type(value) is bool:
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def _datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValueError("naive datetime; UDM datetimes must be timezone-aware")
+    return value.astimezone(dt.UTC)
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value.strip())
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ValueError(f"expected a date, got {type(value).__name__}")
+    return value
+
+
+def _multichoice(value: Any) -> Any:
+    if isinstance(value, str):
+        parts = [p for p in value.split(";") if p != ""]
+    elif isinstance(value, list | tuple | set | frozenset):
+        parts = [str(p) for p in value]
+    else:
+        raise ValueError(f"expected a list of choices, got {type(value).__name__}")
+    # Order carries no meaning in a multi-select; sorting keeps diffs and echo hashes stable.
+    return ";".join(sorted(set(parts)))
+
+
+def _uuid(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        return str(uuid.UUID(value))
+    raise ValueError(f"expected a UUID, got {type(value).__name__}")
+
+
+def coercer(field: UdmField, dialect_name: str) -> Coercer:
+    """Return a function turning an incoming value into the canonical value the store reads back.
+
+    The function raises ValueError for values the field cannot hold; None always passes through.
+    """
+    t = field.type
+    inner: Coercer
+    if t is FieldType.STRING:
+        inner = _str(field.max_length or DEFAULT_STRING_LENGTH)
+    elif t in (FieldType.TEXT, FieldType.CHOICE, FieldType.REFERENCE):
+        inner = _str(None if t is not FieldType.REFERENCE else 36)
+    elif t is FieldType.INTEGER:
+        inner = _int(_INT32)
+    elif t is FieldType.BIGINT:
+        inner = _int(_INT64)
+    elif t is FieldType.DECIMAL:
+        inner = _decimal(dialect_name == "sqlite")
+    elif t is FieldType.FLOAT:
+        inner = _float
+    elif t is FieldType.BOOLEAN:
+        inner = _bool
+    elif t is FieldType.DATETIME:
+        inner = _datetime
+    elif t is FieldType.DATE:
+        inner = _date
+    elif t is FieldType.MULTICHOICE:
+        inner = _multichoice
+    elif t is FieldType.UUID:
+        inner = _uuid
+    else:  # pragma: no cover - FieldType is closed
+        raise ValueError(f"unsupported UDM field type {t!r}")
+
+    if t in (FieldType.STRING, FieldType.TEXT, FieldType.CHOICE, FieldType.REFERENCE):
+        limit = {FieldType.STRING: field.max_length or DEFAULT_STRING_LENGTH, FieldType.REFERENCE: 36}.get(t)
+        cap = limit if limit is not None else 2**62
+
+        def coerce_text(value: Any) -> Any:
+            # Fast path: most values are already text that fits.
+            if value is None or (type(value) is str and len(value) <= cap):
+                return value
+            return inner(value)
+
+        return coerce_text
+
+    def coerce(value: Any) -> Any:
+        return None if value is None else inner(value)
+
+    return coerce
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return f"{value.normalize():f}"
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> str:
+    """Encode a value as compact JSON text (datetimes ISO 8601, decimals as strings, keys sorted)."""
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def loads(text: str | None) -> Any:
+    """Decode JSON text written by :func:`dumps` (None stays None)."""
+    return None if text is None else orjson.loads(text)
+
+
+def hash_canonical(values: Mapping[str, Any]) -> str:
+    """Return the hash of already-canonical values (field order does not matter)."""
+    data = orjson.dumps(dict(values), default=_json_default, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def encode_times(times: Mapping[str, dt.datetime]) -> str:
+    """Encode a per-field update-time map as JSON text (ISO 8601 UTC)."""
+    if not times:
+        return "{}"
+    first = next(iter(times.values()))
+    if all(value is first for value in times.values()):
+        # A created record: every field carries the same timestamp object.
+        return orjson.dumps(dict.fromkeys(times, first.isoformat()), option=orjson.OPT_SORT_KEYS).decode()
+    # Most fields of a row share one timestamp object; format each distinct one once.
+    memo: dict[int, str] = {}
+    out: dict[str, str] = {}
+    for key, value in times.items():
+        text = memo.get(id(value))
+        if text is None:
+            text = memo[id(value)] = value.isoformat()
+        out[key] = text
+    return orjson.dumps(out, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def decode_times(text: str | None) -> dict[str, dt.datetime]:
+    """Decode a per-field update-time map."""
+    if not text:
+        return {}
+    memo: dict[str, dt.datetime] = {}
+    out: dict[str, dt.datetime] = {}
+    for key, value in orjson.loads(text).items():
+        parsed = memo.get(value)
+        if parsed is None:
+            parsed = memo[value] = dt.datetime.fromisoformat(value)
+        out[key] = parsed
+    return out

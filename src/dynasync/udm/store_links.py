@@ -1,0 +1,186 @@
+"""ID links between external rows and UDM records, with the hashes and versions used to recognise echoes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from dynasync.errors import StoreError
+from dynasync.udm import store_tables as t
+from dynasync.udm.store_schema import hash_values
+from dynasync.udm.store_session import Session
+from dynasync.udm.store_types import Link
+
+L = t.links
+
+
+def to_link(row: Mapping[Any, Any]) -> Link:
+    """Turn a ``ds_links`` row into a :class:`Link`."""
+    return Link(
+        synapse=row["synapse"],
+        table=row["ext_table"],
+        external_id=row["ext_id"],
+        entity=row["entity"],
+        udm_id=row["udm_id"],
+        last_read_hash=row["last_read_hash"],
+        last_written_hash=row["last_written_hash"],
+        external_version=row["external_version"],
+        synced_version=row["synced_version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _key(synapse: str, table: str, external_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(L.c.synapse == synapse, L.c.ext_table == table, L.c.ext_id == external_id)
+
+
+def get_link(session: Session, synapse: str, table: str, external_id: str) -> Link | None:
+    """Return the link of one external row, or None."""
+    row = session.conn.execute(sa.select(L).where(_key(synapse, table, external_id))).mappings().first()
+    return None if row is None else to_link(row)
+
+
+def get_links(session: Session, synapse: str, table: str, external_ids: Iterable[str]) -> dict[str, Link]:
+    """Return the links of many external rows (by external id), looked up in IN (...) chunks."""
+    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.ext_table == table)
+    return {row.ext_id: to_link(row._mapping) for row in session.select_in(stmt, L.c.ext_id, external_ids)}
+
+
+def link_for_record(session: Session, synapse: str, entity: str, udm_id: str) -> Link | None:
+    """Return the link of a UDM record to one synapse, or None."""
+    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.entity == entity, L.c.udm_id == udm_id)
+    row = session.conn.execute(stmt).mappings().first()
+    return None if row is None else to_link(row)
+
+
+def links_for_record(session: Session, entity: str, udm_id: str) -> list[Link]:
+    """Return every link of a UDM record (one per synapse at most), ordered by synapse."""
+    stmt = sa.select(L).where(L.c.entity == entity, L.c.udm_id == udm_id).order_by(L.c.synapse)
+    return [to_link(row) for row in session.conn.execute(stmt).mappings()]
+
+
+def get_links_for_records(
+    session: Session, synapse: str, entity: str, udm_ids: Iterable[str]
+) -> dict[str, Link]:
+    """Return the links of many UDM records to one synapse (by UDM id), looked up in IN (...) chunks."""
+    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.entity == entity)
+    return {row.udm_id: to_link(row._mapping) for row in session.select_in(stmt, L.c.udm_id, udm_ids)}
+
+
+def taken_records(session: Session, synapse: str, entity: str, udm_ids: Iterable[str]) -> set[str]:
+    """Return which of ``udm_ids`` already link to a row of ``synapse``."""
+    stmt = sa.select(L.c.udm_id).where(L.c.synapse == synapse, L.c.entity == entity)
+    return {row[0] for row in session.select_in(stmt, L.c.udm_id, udm_ids)}
+
+
+def iter_links(session: Session, synapse: str, table: str, batch_size: int = 5000) -> Iterator[Link]:
+    """Stream every link of one external table (for delete reconciliation after a full load)."""
+    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.ext_table == table).order_by(L.c.ext_id)
+    result = session.conn.execute(stmt.execution_options(yield_per=batch_size))
+    try:
+        for part in result.mappings().partitions(batch_size):
+            for row in part:
+                yield to_link(row)
+    finally:
+        result.close()
+
+
+def _check_free(
+    session: Session, synapse: str, table: str, external_id: str, entity: str, udm_id: str
+) -> None:
+    # Checked before inserting: a failed INSERT would abort the whole PostgreSQL transaction.
+    existing = get_link(session, synapse, table, external_id)
+    if existing is not None:
+        raise StoreError(
+            f"{synapse} {table} {external_id} is already linked to {existing.entity} {existing.udm_id}",
+            remedy="Unlink it first.",
+        )
+    other = link_for_record(session, synapse, entity, udm_id)
+    if other is not None:
+        raise StoreError(
+            f"{entity} {udm_id} is already linked to {synapse} {other.table} {other.external_id}; "
+            "a UDM record links to at most one row per synapse",
+            remedy="Unlink it first.",
+        )
+
+
+def link(
+    session: Session,
+    synapse: str,
+    table: str,
+    external_id: str,
+    entity: str,
+    udm_id: str,
+    *,
+    external_version: str | None = None,
+    read_hash: str | None = None,
+    synced_version: int | None = None,
+) -> Link:
+    """Create a link; StoreError when the external row or the (synapse, UDM record) pair is already linked."""
+    session.info(entity)  # the entity must exist
+    _check_free(session, synapse, table, external_id, entity, udm_id)
+    now = session.now()
+    values = {
+        "synapse": synapse,
+        "ext_table": table,
+        "ext_id": external_id,
+        "entity": entity,
+        "udm_id": udm_id,
+        "last_read_hash": read_hash,
+        "last_written_hash": None,
+        "external_version": external_version,
+        "synced_version": synced_version,
+        "created_at": now,
+        "updated_at": now,
+    }
+    session.conn.execute(sa.insert(L).values(**values))
+    return to_link(values)
+
+
+def unlink(session: Session, synapse: str, table: str, external_id: str) -> bool:
+    """Remove a link; return whether one existed."""
+    return bool(session.conn.execute(sa.delete(L).where(_key(synapse, table, external_id))).rowcount)
+
+
+def mark_written(
+    session: Session,
+    synapse: str,
+    table: str,
+    external_id: str,
+    *,
+    entity: str,
+    udm_id: str,
+    values: Mapping[str, Any],
+    udm_version: int,
+    external_version: str | None = None,
+    hash: str | None = None,
+    read_hash: str | None = None,
+) -> Link:
+    """Record a successful write-back: link (created when absent), written hash, external and synced version.
+
+    ``read_hash``, when given, also replaces ``last_read_hash`` (the caller now knows the external row's state).
+    """
+    digest = hash if hash is not None else hash_values(session, entity, values)
+    existing = get_link(session, synapse, table, external_id)
+    if existing is None:
+        link(session, synapse, table, external_id, entity, udm_id)
+    elif existing.entity != entity or existing.udm_id != udm_id:
+        raise StoreError(
+            f"{synapse} {table} {external_id} is linked to {existing.entity} {existing.udm_id}, not {entity} {udm_id}"
+        )
+    changes: dict[str, Any] = {
+        "last_written_hash": digest,
+        "synced_version": udm_version,
+        "updated_at": session.now(),
+    }
+    if external_version is not None:
+        changes["external_version"] = external_version
+    if read_hash is not None:
+        changes["last_read_hash"] = read_hash
+    session.conn.execute(sa.update(L).where(_key(synapse, table, external_id)).values(**changes))
+    found = get_link(session, synapse, table, external_id)
+    assert found is not None  # written just above in this transaction
+    return found

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from dynasync.engine import EngineOptions
+from dynasync.errors import ConfigError
+from dynasync.synapses.base import LookupRef
+
+from .harness import World, make_spec
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path, page_size=3)
+    yield w
+    w.close()
+
+
+def _account(w: World, ext_id: str, name: str, parent: str | None = None) -> None:
+    w.fake.insert("account", {"name": name, "city": None, "revenue": None,
+                              "parentaccountid": LookupRef("account", parent) if parent else None,
+                              "ownerid": None}, id=ext_id)
+
+
+def test_child_waits_for_a_parent_that_is_not_synced_yet_and_is_never_dropped(world: World) -> None:
+    _account(world, "a-1", "Acme")
+    world.fake.insert("contact", {"name": "Carl", "email": "c@x.io",
+                                  "parentcustomerid": LookupRef("account", "a-1")}, id="c-1")
+    report = world.sync(["Contact"])  # the Account pipeline does not run: the parent stays unknown
+    counts = report.entities["Contact"].synapses["dyn"]
+    assert counts.pending == 1 and counts.issues[0].kind == "pending"
+    contact_id = world.link_of("contact", "c-1")
+    assert world.udm("Contact")[contact_id]["account"] is None  # applied without the reference meanwhile
+    report = world.sync()
+    assert report.entities["Contact"].synapses["dyn"].pending == 0
+    assert world.udm("Contact")[contact_id]["account"] == world.link_of("account", "a-1")
+    assert world.store.list_quarantined() == []
+    quiet = world.sync()
+    assert quiet.writes == 0 and quiet.udm_changes == 0
+
+
+def test_reference_cycle_within_one_entity_across_pages(world: World) -> None:
+    # a-1 -> a-5 -> a-1: each page references the other; both end up resolved in the same run.
+    _account(world, "a-1", "One", parent="a-5")
+    for i in (2, 3, 4):
+        _account(world, f"a-{i}", f"Filler {i}")
+    _account(world, "a-5", "Five", parent="a-1")
+    report = world.sync()
+    assert report.entities["Account"].synapses["dyn"].pending == 0
+    accounts = world.udm("Account")
+    assert accounts[world.link_of("account", "a-1")]["parent"] == world.link_of("account", "a-5")
+    assert accounts[world.link_of("account", "a-5")]["parent"] == world.link_of("account", "a-1")
+
+
+def test_unmappable_record_is_reported_kept_and_retried(world: World) -> None:
+    _account(world, "a-1", "Good")
+    world.fake.insert("account", {"name": "Bad", "city": None, "revenue": "not a number",
+                                  "parentaccountid": None, "ownerid": None}, id="a-2")
+    _account(world, "a-3", "Also good")
+    report = world.sync()
+    counts = report.entities["Account"].synapses["dyn"]
+    assert counts.created == 2 and counts.failed == 1
+    assert counts.issues[0].record == "a-2" and counts.issues[0].direction == "read"
+    [held] = world.store.list_quarantined()
+    assert held.external_id == "a-2"
+    # The cursor moved on, but the record is not forgotten: it is reported every run until fixed.
+    assert world.sync().entities["Account"].synapses["dyn"].failed == 1
+    world.fake.update("account", "a-2", {"revenue": Decimal(5)})
+    report = world.sync()
+    assert report.entities["Account"].synapses["dyn"].failed == 0
+    assert world.store.list_quarantined() == []
+    assert len(world.udm("Account")) == 3
+
+
+def test_write_rejected_by_the_destination_is_reported_and_retried(world: World) -> None:
+    _account(world, "a-1", "One")
+    _account(world, "a-2", "Two")
+    world.sync()
+    one, two = world.link_of("account", "a-1"), world.link_of("account", "a-2")
+    world.store.upsert("Account", {"city": "Bad"}, udm_id=one, source="udm")
+    world.store.upsert("Account", {"city": "Fine"}, udm_id=two, source="udm")
+    world.fake.write_failures["a-1"] = "city rejected by a plug-in"
+    report = world.sync()
+    counts = report.entities["Account"].synapses["dyn"]
+    assert counts.written_updated == 1 and counts.write_failed == 1
+    assert "plug-in" in counts.issues[0].reason
+    assert world.fake.rows("account")["a-2"]["city"] == "Fine"
+    assert world.sync().entities["Account"].synapses["dyn"].write_failed == 1  # retried, still refused
+    del world.fake.write_failures["a-1"]
+    report = world.sync()
+    assert report.entities["Account"].synapses["dyn"].written_updated == 1
+    assert world.fake.rows("account")["a-1"]["city"] == "Bad"
+    assert world.store.list_quarantined() == []
+    assert world.sync().writes == 0
+
+
+def test_destination_row_changed_meanwhile_is_a_conflict_merged_next_run(world: World) -> None:
+    _account(world, "a-1", "One")
+    world.sync()
+    udm_id = world.link_of("account", "a-1")
+    world.store.upsert("Account", {"city": "Udm"}, udm_id=udm_id, source="udm")
+
+    # The row moves on in the source between our read and our write (the hook runs before each write op).
+    def meddle(table: str, index: int) -> None:
+        world.fake.on_write = None
+        world.fake.update("account", "a-1", {"name": "Changed meanwhile"})
+
+    world.fake.on_write = meddle
+    report = world.sync()
+    assert report.entities["Account"].synapses["dyn"].write_conflicts == 1
+    world.sync()
+    world.sync()
+    row = world.fake.rows("account")["a-1"]
+    assert (row["name"], row["city"]) == ("Changed meanwhile", "Udm")
+    assert world.udm("Account")[udm_id]["name"] == "Changed meanwhile"
+    assert world.sync().writes == 0
+
+
+def test_throttled_reads_back_off_and_resume(world: World) -> None:
+    _account(world, "a-1", "One")
+    world.fake.throttle_reads = 2
+    report = world.sync()
+    assert report.ok
+    assert report.entities["User"].synapses["dyn"].throttled == 2
+    assert world.slept == [1.0, 2.0]
+
+
+def test_throttling_that_never_ends_fails_the_entity_not_the_run(tmp_path: Path) -> None:
+    w = World(tmp_path, options=EngineOptions(max_retries=1))
+    try:
+        _account(w, "a-1", "One")
+        w.fake.throttle_reads = 2
+        report = w.sync()
+        assert not report.ok
+        assert report.entities["User"].error is not None and "throttled" in report.entities["User"].error
+        assert report.entities["Account"].error is None
+        assert len(w.udm("Account")) == 1
+    finally:
+        w.close()
+
+
+def test_deletes_propagate_only_where_opted_in(tmp_path: Path) -> None:
+    w = World(tmp_path, spec=make_spec(deletes_from_udm=True))
+    try:
+        _account(w, "a-1", "One")
+        _account(w, "a-2", "Two")
+        w.sync()
+        w.store.mark_deleted("Account", w.link_of("account", "a-1"))
+        report = w.sync()
+        assert report.entities["Account"].synapses["dyn"].written_deleted == 1
+        assert "a-1" not in w.fake.rows("account")
+        quiet = w.sync()  # the tombstone comes back: nothing to do
+        assert quiet.writes == 0 and quiet.udm_changes == 0
+    finally:
+        w.close()
+    w = World(tmp_path / "no", spec=make_spec(deletes_from_udm=False))
+    try:
+        _account(w, "a-1", "One")
+        w.sync()
+        w.store.mark_deleted("Account", w.link_of("account", "a-1"))
+        assert w.sync().writes == 0
+        assert "a-1" in w.fake.rows("account")
+    finally:
+        w.close()
+
+
+def test_full_reload_reconciles_deletes_the_source_did_not_report(world: World) -> None:
+    for i in range(5):
+        _account(world, f"a-{i}", f"A{i}")
+    world.sync()
+    gone = world.link_of("account", "a-2")
+    del world.fake.state.rows["account"]["a-2"]  # vanished without a tombstone (e.g. an expired token window)
+    world.store.put_cursor("dyn", "account", None)
+    report = world.sync()
+    assert report.entities["Account"].synapses["dyn"].deleted == 1
+    assert gone not in world.udm("Account") and len(world.udm("Account")) == 4
+
+
+def test_unknown_entity_is_a_config_error(world: World) -> None:
+    with pytest.raises(ConfigError, match="Nope"):
+        world.sync(["Nope"])
+
+
+def test_run_every_stops_on_request(world: World) -> None:
+    _account(world, "a-1", "One")
+    stop = threading.Event()
+    reports = []
+
+    def on_report(report: object) -> None:
+        reports.append(report)
+        if len(reports) == 2:
+            stop.set()
+
+    assert world.engine.run_every(0.01, stop, on_report=on_report) == 2
+    assert reports[1].udm_changes == 0  # type: ignore[attr-defined]

@@ -1,0 +1,189 @@
+"""Record contract of the UDM store: upsert diffs, versions, policy, match keys, deletes, change iteration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tracemalloc
+
+import pytest
+
+from dynasync.clock import FrozenClock
+from dynasync.udm.store import IncomingRow, UdmStore
+
+from .conftest import account_entity, contact_entity
+
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def accounts(store: UdmStore) -> UdmStore:
+    store.ensure_entity(account_entity())
+    store.ensure_entity(contact_entity())
+    return store
+
+
+def test_upsert_reports_old_and_new_per_field_and_bumps_version(accounts: UdmStore) -> None:
+    created = accounts.upsert("account", {"name": "A", "employees": 1})
+    assert created.action == "created" and created.version > 0
+    updated = accounts.upsert("account", {"name": "B", "employees": 1}, udm_id=created.udm_id)
+    assert updated.action == "updated" and updated.version > created.version
+    assert [(c.field, c.old, c.new, c.applied) for c in updated.changes] == [("name", "A", "B", True)]
+    same = accounts.upsert("account", {"name": "B"}, udm_id=created.udm_id)
+    assert same.action == "unchanged" and same.version == updated.version and same.changes == ()
+    assert accounts.max_version() == updated.version
+    record = accounts.get("account", created.udm_id)
+    assert record is not None and record.version == updated.version and record.values["name"] == "B"
+    assert set(record.field_updated_at) == {"name", "employees"}
+
+
+def test_latest_update_wins_per_field(accounts: UdmStore) -> None:
+    result = accounts.apply_upserts(
+        "account", "dynamics", "account", [IncomingRow("x1", {"name": "A", "employees": 1}, modified_on=T0)]
+    )
+    udm_id = result.rows[0].udm_id
+    accounts.upsert(
+        "account", {"name": "edited in UDM"}, udm_id=udm_id, changed_at=T0 + dt.timedelta(hours=2)
+    )
+    late = IncomingRow("x1", {"name": "older source", "employees": 5}, modified_on=T0 + dt.timedelta(hours=1))
+    outcome = accounts.apply_upserts("account", "dynamics", "account", [late]).rows[0]
+    assert outcome.action == "updated"
+    by_field = {c.field: c for c in outcome.changes}
+    assert by_field["name"].applied is False and by_field["name"].decision == "latest_update_wins: udm newer"
+    assert (
+        by_field["employees"].applied is True
+        and by_field["employees"].decision == "latest_update_wins: source newer"
+    )
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.values["name"] == "edited in UDM" and record.values["employees"] == 5
+
+
+def test_match_key_attaches_case_insensitively(accounts: UdmStore) -> None:
+    existing = accounts.upsert("contact", {"email": "Ann@Example.COM", "lastname": "Smith"})
+    result = accounts.apply_upserts(
+        "contact",
+        "dynamics",
+        "contact",
+        [IncomingRow("c1", {"email": "ann@example.com", "lastname": "Smith-Jones"}, modified_on=T0)],
+    )
+    row = result.rows[0]
+    assert row.action == "attached" and row.udm_id == existing.udm_id
+    assert accounts.count("contact") == 1
+    link = accounts.get_link("dynamics", "contact", "c1")
+    assert link is not None and link.udm_id == existing.udm_id
+    found = accounts.find_by_match_key("contact", {"email": "ANN@example.com"})
+    assert found is not None and found.id == existing.udm_id and found.values["lastname"] == "Smith-Jones"
+    assert accounts.find_by_match_key("contact", {"email": "nobody@example.com"}) is None
+
+
+def test_match_key_never_attaches_two_rows_of_one_synapse(accounts: UdmStore) -> None:
+    rows = [
+        IncomingRow("c1", {"email": "dup@example.com"}),
+        IncomingRow("c2", {"email": "DUP@example.com"}),
+    ]
+    result = accounts.apply_upserts("contact", "dynamics", "contact", rows)
+    assert [r.action for r in result.rows] == ["created", "created"]
+    assert result.rows[0].udm_id != result.rows[1].udm_id
+    # another synapse attaches to the oldest of them
+    other = accounts.apply_upserts(
+        "contact", "salesforce", "Contact", [IncomingRow("s1", {"email": "dup@EXAMPLE.com"})]
+    )
+    assert other.rows[0].action == "attached" and other.rows[0].udm_id == result.rows[0].udm_id
+
+
+def test_same_external_row_twice_in_one_page(accounts: UdmStore) -> None:
+    rows = [
+        IncomingRow("x1", {"name": "first"}, modified_on=T0),
+        IncomingRow("x1", {"name": "second"}, modified_on=T0),
+    ]
+    result = accounts.apply_upserts("account", "dynamics", "account", rows)
+    assert [r.action for r in result.rows] == ["created", "updated"]
+    assert result.rows[0].udm_id == result.rows[1].udm_id
+    record = accounts.get("account", result.rows[0].udm_id)
+    assert record is not None and record.values["name"] == "second" and accounts.count("account") == 1
+
+
+def test_deletes_and_resurrection(accounts: UdmStore, clock: FrozenClock) -> None:
+    result = accounts.apply_upserts(
+        "account", "dynamics", "account", [IncomingRow("x1", {"name": "A"}, modified_on=T0)]
+    )
+    udm_id = result.rows[0].udm_id
+    assert accounts.apply_deletes("account", "dynamics", "account", ["x1", "unknown"]) == [udm_id]
+    assert accounts.apply_deletes("account", "dynamics", "account", ["x1"]) == []
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.deleted
+    assert accounts.count("account") == 0 and accounts.count("account", include_deleted=True) == 1
+    # a change older than the delete does not bring it back; a newer one does
+    older = T0 - dt.timedelta(minutes=1)
+    stale = accounts.apply_upserts(
+        "account", "dynamics", "account", [IncomingRow("x1", {"name": "B"}, modified_on=older)]
+    )
+    assert stale.rows[0].action == "unchanged"
+    assert stale.rows[0].changes[0].decision == "latest_update_wins: udm delete newer"
+    clock.advance(dt.timedelta(minutes=5))
+    fresh = IncomingRow("x1", {"name": "C"}, modified_on=T0 + dt.timedelta(hours=1))
+    assert accounts.apply_upserts("account", "dynamics", "account", [fresh]).rows[0].action == "updated"
+    record = accounts.get("account", udm_id)
+    assert record is not None and not record.deleted and record.values["name"] == "C"
+    assert accounts.mark_deleted("account", udm_id) is True
+    assert accounts.mark_deleted("account", udm_id) is False
+    assert accounts.mark_deleted("account", "no-such-id") is False
+
+
+def test_iter_changed_skips_changes_from_the_destination(accounts: UdmStore) -> None:
+    start = accounts.max_version()
+    result = accounts.apply_upserts(
+        "account", "dynamics", "account", [IncomingRow("x1", {"name": "from dynamics"}, modified_on=T0)]
+    )
+    udm_id = result.rows[0].udm_id
+    local = accounts.upsert("account", {"name": "made in UDM"})
+    to_dynamics = [
+        r.id for r in accounts.iter_changed("account", after_version=start, destination="dynamics")
+    ]
+    assert to_dynamics == [local.udm_id]
+    to_other = [r.id for r in accounts.iter_changed("account", after_version=start, destination="salesforce")]
+    assert to_other == [udm_id, local.udm_id]
+    edit = accounts.upsert(
+        "account", {"name": "edited"}, udm_id=udm_id, changed_at=T0 + dt.timedelta(hours=1)
+    )
+    to_dynamics = [
+        r.id for r in accounts.iter_changed("account", after_version=start, destination="dynamics")
+    ]
+    assert to_dynamics == [local.udm_id, udm_id]
+    accounts.mark_written(
+        "dynamics",
+        "account",
+        "x1",
+        entity="account",
+        udm_id=udm_id,
+        values={"name": "edited"},
+        udm_version=edit.version,
+    )
+    to_dynamics = [
+        r.id for r in accounts.iter_changed("account", after_version=start, destination="dynamics")
+    ]
+    assert to_dynamics == [local.udm_id]
+    assert [r.id for r in accounts.iter_changed("account", after_version=edit.version)] == []
+
+
+def test_streaming_iteration_keeps_memory_flat(accounts: UdmStore) -> None:
+    big = "n" * 2000
+    for page in range(4):
+        rows = [IncomingRow(f"x{page}-{i}", {"name": f"n{i}", "notes": big}) for i in range(1000)]
+        with accounts.transaction() as tx:
+            tx.apply_upserts("account", "dynamics", "account", rows)
+    tracemalloc.start()
+    try:
+        seen = 0
+        last = ""
+        for record in accounts.iter_records("account", batch_size=100):
+            assert record.id > last
+            last = record.id
+            seen += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == 4000
+    # 4,000 records carry over 8 MB of notes; streaming holds one batch of them at a time.
+    assert peak < 3_000_000, peak
+    changed = sum(1 for _ in accounts.iter_changed("account", after_version=0, batch_size=250))
+    assert changed == 4000

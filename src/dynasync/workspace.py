@@ -57,8 +57,9 @@ class SynapseRecord:
 
 
 def slug(name: str) -> str:
-    """The file-system name of a synapse (its name lower-cased, spaces to dashes)."""
-    return re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower()).strip("-")
+    """The key of a synapse in files, mappings and the UDM: ``"Dynamics Sales"`` -> ``"dynamics_sales"``."""
+    key = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
+    return key if key and not key[0].isdigit() else f"s_{key}"
 
 
 class Workspace:

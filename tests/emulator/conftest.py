@@ -17,10 +17,10 @@ ORG = "https://org.test"
 API = "/api/data/v9.2/"
 
 
-class TestClient:
+class AsgiClient:
     """A synchronous client over ``httpx.ASGITransport`` driven through an anyio blocking portal.
 
-    (Starlette's own TestClient now warns about httpx, and warnings are errors here.)
+    (Starlette's own AsgiClient now warns about httpx, and warnings are errors here.)
     """
 
     def __init__(self, app: Any, base_url: str, portal: Any, client_ip: str = "127.0.0.1") -> None:
@@ -45,9 +45,9 @@ class TestClient:
 
 
 @contextmanager
-def asgi_client(app: Any, base_url: str = ORG, client_ip: str = "127.0.0.1") -> Iterator[TestClient]:
+def asgi_client(app: Any, base_url: str = ORG, client_ip: str = "127.0.0.1") -> Iterator[AsgiClient]:
     with anyio.from_thread.start_blocking_portal() as portal:
-        client = TestClient(app, base_url, portal, client_ip)
+        client = AsgiClient(app, base_url, portal, client_ip)
         try:
             yield client
         finally:
@@ -55,9 +55,9 @@ def asgi_client(app: Any, base_url: str = ORG, client_ip: str = "127.0.0.1") -> 
 
 
 class Api:
-    """A TestClient bound to the Web API root with a bearer token."""
+    """A AsgiClient bound to the Web API root with a bearer token."""
 
-    def __init__(self, client: TestClient, emulator: Emulator, token: str) -> None:
+    def __init__(self, client: AsgiClient, emulator: Emulator, token: str) -> None:
         self.client = client
         self.emulator = emulator
         self.token = token
@@ -99,7 +99,7 @@ class Api:
         return self.request("DELETE", path, **kw)
 
 
-def client_credentials_token(client: TestClient, emulator: Emulator, client_id: str, secret: str) -> str:
+def client_credentials_token(client: AsgiClient, emulator: Emulator, client_id: str, secret: str) -> str:
     response = client.post(
         f"/{emulator.tenant_id}/oauth2/v2.0/token",
         data={

@@ -16,7 +16,13 @@ def _batch(parts: list[str], boundary: str = "batch_abc", newline: str = "\r\n")
     return text.replace("\r\n", newline).encode()
 
 
-def _op(method: str, url: str, body: dict[str, object] | None = None, content_id: str | None = None, headers: str = "") -> str:
+def _op(
+    method: str,
+    url: str,
+    body: dict[str, object] | None = None,
+    content_id: str | None = None,
+    headers: str = "",
+) -> str:
     head = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
     if content_id:
         head += f"Content-ID: {content_id}\r\n"
@@ -33,7 +39,9 @@ def _changeset(ops: list[str], boundary: str = "changeset_xyz") -> str:
     return f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n{body}'
 
 
-def _send(api: Api, payload: bytes, boundary: str = "batch_abc", quoted: bool = True, prefer: str | None = None):  # type: ignore[no-untyped-def]
+def _send(
+    api: Api, payload: bytes, boundary: str = "batch_abc", quoted: bool = True, prefer: str | None = None
+):  # type: ignore[no-untyped-def]
     value = f'"{boundary}"' if quoted else boundary
     headers = {"Content-Type": f"multipart/mixed; boundary={value}"}
     if prefer:
@@ -55,7 +63,9 @@ def test_changeset_with_content_id_references_and_a_get(api: Api) -> None:
             _op("PATCH", "$1", {"jobtitle": "Boss"}, "3"),
         ]
     )
-    response = _send(api, _batch([changeset, _op("GET", f"{API}accounts?$select=name&$filter=name eq 'Contoso'")]))
+    response = _send(
+        api, _batch([changeset, _op("GET", f"{API}accounts?$select=name&$filter=name eq 'Contoso'")])
+    )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("multipart/mixed; boundary=batchresponse_")
     parts = _parts(response.text)
@@ -138,7 +148,14 @@ def test_operation_limit(api: Api) -> None:
 
 def test_parser_accepts_inner_headers_and_absolute_urls() -> None:
     payload = _batch(
-        [_op("PATCH", f"{ORG}{API}accounts(1)", {"a": 1}, headers="If-Match: *\r\nPrefer: return=representation\r\n")]
+        [
+            _op(
+                "PATCH",
+                f"{ORG}{API}accounts(1)",
+                {"a": 1},
+                headers="If-Match: *\r\nPrefer: return=representation\r\n",
+            )
+        ]
     )
     items = parse_batch(payload, 'multipart/mixed; boundary="batch_abc"', 10)
     operation = items[0]

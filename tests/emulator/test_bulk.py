@@ -14,7 +14,9 @@ def _action(api: Api, name: str, targets: list[dict[str, object]], entity_set: s
 
 
 def test_create_multiple_returns_ids_in_order(api: Api) -> None:
-    response = _action(api, "CreateMultiple", [{"@odata.type": ACCOUNT, "name": f"bulk {i}"} for i in range(3)])
+    response = _action(
+        api, "CreateMultiple", [{"@odata.type": ACCOUNT, "name": f"bulk {i}"} for i in range(3)]
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["@odata.context"] == f"{ORG}{API}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse"
@@ -25,14 +27,18 @@ def test_create_multiple_returns_ids_in_order(api: Api) -> None:
 def test_create_multiple_is_all_or_nothing(api: Api) -> None:
     before = api.emulator.store.count("account")
     response = _action(
-        api, "CreateMultiple", [{"@odata.type": ACCOUNT, "name": "ok"}, {"@odata.type": ACCOUNT, "name": "x" * 200}]
+        api,
+        "CreateMultiple",
+        [{"@odata.type": ACCOUNT, "name": "ok"}, {"@odata.type": ACCOUNT, "name": "x" * 200}],
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "0x80044331"
     assert api.emulator.store.count("account") == before
     chosen = str(uuid.uuid4())
     duplicate = _action(
-        api, "CreateMultiple", [{"@odata.type": ACCOUNT, "accountid": chosen}, {"@odata.type": ACCOUNT, "accountid": chosen}]
+        api,
+        "CreateMultiple",
+        [{"@odata.type": ACCOUNT, "accountid": chosen}, {"@odata.type": ACCOUNT, "accountid": chosen}],
     )
     assert duplicate.json()["error"]["message"].startswith("Cannot insert duplicate key.")
     assert api.emulator.store.count("account") == before
@@ -47,7 +53,9 @@ def test_targets_must_be_typed_and_non_empty(api: Api) -> None:
 
 
 def test_update_multiple(api: Api) -> None:
-    ids = _action(api, "CreateMultiple", [{"@odata.type": ACCOUNT, "name": f"u{i}"} for i in range(2)]).json()["Ids"]
+    ids = _action(
+        api, "CreateMultiple", [{"@odata.type": ACCOUNT, "name": f"u{i}"} for i in range(2)]
+    ).json()["Ids"]
     response = _action(
         api, "UpdateMultiple", [{"@odata.type": ACCOUNT, "accountid": i, "name": f"updated {i}"} for i in ids]
     )
@@ -55,7 +63,12 @@ def test_update_multiple(api: Api) -> None:
     assert api.get(f"accounts({ids[0]})/name").json()["value"] == f"updated {ids[0]}"
     missing = str(uuid.uuid4())
     failed = _action(
-        api, "UpdateMultiple", [{"@odata.type": ACCOUNT, "accountid": ids[0], "name": "no"}, {"@odata.type": ACCOUNT, "accountid": missing}]
+        api,
+        "UpdateMultiple",
+        [
+            {"@odata.type": ACCOUNT, "accountid": ids[0], "name": "no"},
+            {"@odata.type": ACCOUNT, "accountid": missing},
+        ],
     )
     assert failed.status_code == 404
     assert failed.json()["error"]["message"] == f"account With Ids = {missing} Do Not Exist"
@@ -65,14 +78,26 @@ def test_update_multiple(api: Api) -> None:
 
 
 def test_upsert_multiple_by_alternate_key_and_id(api: Api) -> None:
-    existing = _action(api, "CreateMultiple", [{"@odata.type": ACCOUNT, "name": "old", "accountnumber": "UP-1"}]).json()["Ids"][0]
+    existing = _action(
+        api, "CreateMultiple", [{"@odata.type": ACCOUNT, "name": "old", "accountnumber": "UP-1"}]
+    ).json()["Ids"][0]
     new_id = str(uuid.uuid4())
     response = _action(
         api,
         "UpsertMultiple",
         [
-            {"@odata.type": ACCOUNT, "@odata.id": "accounts(accountnumber='UP-1')", "accountnumber": "UP-1", "name": "new"},
-            {"@odata.type": ACCOUNT, "@odata.id": "accounts(accountnumber='UP-2')", "accountnumber": "UP-2", "name": "created"},
+            {
+                "@odata.type": ACCOUNT,
+                "@odata.id": "accounts(accountnumber='UP-1')",
+                "accountnumber": "UP-1",
+                "name": "new",
+            },
+            {
+                "@odata.type": ACCOUNT,
+                "@odata.id": "accounts(accountnumber='UP-2')",
+                "accountnumber": "UP-2",
+                "name": "created",
+            },
             {"@odata.type": ACCOUNT, "accountid": new_id, "name": "by id"},
         ],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from collections.abc import Iterator
 
 import pytest
@@ -224,3 +223,32 @@ def test_functions(api: Api) -> None:
     aliased = api.get("RetrieveTotalRecordCount(EntityNames=@p1)?@p1=['account']").json()
     assert aliased["EntityRecordCountCollection"]["Count"] == 1
     assert api.get("Foo").status_code == 404
+
+
+def test_expand_ref_and_collection_ref_error(api: Api) -> None:
+    contact = api.post("contacts", json={"lastname": "Ref"}).headers["OData-EntityId"]
+    account_id = _new_account(api, **{"primarycontactid@odata.bind": contact})
+    body = api.get(f"accounts({account_id})?$select=name&$expand=primarycontactid/$ref").json()
+    assert body["primarycontactid"] == {"@odata.id": contact}
+    bad = api.get(f"accounts({account_id})?$expand=contact_customer_accounts/$ref")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == "Expand with $ref is only supported on lookup type navigation property."
+
+
+def test_forwarded_host_and_proto_build_absolute_urls(api: Api) -> None:
+    proxy = "https://crm.proxy.example:8443"
+    token = api.emulator.issuer.issue_access_token(
+        tenant_id=api.emulator.tenant_id,
+        audience=proxy,
+        app_id=api.emulator.default_app.client_id,  # type: ignore[union-attr]
+        object_id=str(uuid.uuid4()),
+    ).token
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "X-Forwarded-Host": "crm.proxy.example:8443",
+        "X-Forwarded-Proto": "https",
+    }
+    response = api.client.post(f"{API}accounts", json={"name": "Proxied"}, headers=headers)
+    assert response.status_code == 204, response.text
+    assert response.headers["OData-EntityId"].startswith(f"{proxy}/api/data/v9.2/accounts(")
+    assert api.client.get(f"{API}WhoAmI", headers={"Authorization": f"Bearer {token}"}).status_code == 401

@@ -59,7 +59,9 @@ def test_patch_updates_and_upserts(api: Api) -> None:
     assert created.status_code == 204
     assert api.get(f"accounts({new_id})").json()["name"] == "Upserted"
     rep = api.patch(
-        f"accounts({account_id})?$select=name", json={"name": "Again"}, headers={"Prefer": "return=representation"}
+        f"accounts({account_id})?$select=name",
+        json={"name": "Again"},
+        headers={"Prefer": "return=representation"},
     )
     assert rep.status_code == 200 and rep.json()["name"] == "Again"
     rep_new = api.patch(
@@ -117,7 +119,10 @@ def test_lookup_bind_null_and_ref(api: Api) -> None:
     contact_id = _create(api, "contacts", firstname="Ref", lastname="Target")
     account_id = _create(api, name="Refs")
     assert (
-        api.put(f"accounts({account_id})/primarycontactid/$ref", json={"@odata.id": f"{ORG}{API}contacts({contact_id})"}).status_code
+        api.put(
+            f"accounts({account_id})/primarycontactid/$ref",
+            json={"@odata.id": f"{ORG}{API}contacts({contact_id})"},
+        ).status_code
         == 204
     )
     assert api.get(f"accounts({account_id})").json()["_primarycontactid_value"] == contact_id
@@ -132,7 +137,8 @@ def test_collection_ref_associate_and_disassociate(api: Api) -> None:
     account_id = _create(api, name="Parent")
     contact_id = _create(api, "contacts", firstname="Kid", lastname="One")
     added = api.post(
-        f"accounts({account_id})/contact_customer_accounts/$ref", json={"@odata.id": f"contacts({contact_id})"}
+        f"accounts({account_id})/contact_customer_accounts/$ref",
+        json={"@odata.id": f"contacts({contact_id})"},
     )
     assert added.status_code == 204, added.text
     contact = api.get(f"contacts({contact_id})", headers={"Prefer": 'odata.include-annotations="*"'}).json()
@@ -153,7 +159,10 @@ def test_deep_insert_creates_related_rows(api: Api) -> None:
         json={
             "name": "Deep",
             "primarycontactid": {"firstname": "John", "lastname": "Smith"},
-            "contact_customer_accounts": [{"firstname": "Kid", "lastname": "A"}, {"firstname": "Kid", "lastname": "B"}],
+            "contact_customer_accounts": [
+                {"firstname": "Kid", "lastname": "A"},
+                {"firstname": "Kid", "lastname": "B"},
+            ],
         },
     )
     assert response.status_code == 204, response.text

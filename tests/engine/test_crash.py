@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 import random
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dynasync.clock import FrozenClock
 from dynasync.synapses.base import LookupRef
 
 from .convergence import mismatches
@@ -18,6 +20,8 @@ from .fake_synapse import FakeSynapse
 from .harness import START, STREAMS, World, make_spec
 
 pytestmark = pytest.mark.slow
+
+SEEDED = START - dt.timedelta(days=1)  # source rows predate every sync
 
 
 def _seed(fake: FakeSynapse, rng: random.Random, accounts: int = 60, contacts: int = 40) -> None:
@@ -44,8 +48,8 @@ def _run_with_crashes(folder: Path, rng: random.Random, *, deletes_from_udm: boo
     """Run children crashing at random points until one completes; return the number of crashes."""
     ctx = multiprocessing.get_context("spawn")
     crashes = 0
-    for attempt in range(40):
-        crash_at = rng.randint(1, 60) if attempt < 30 else 10**9
+    for attempt in range(12):
+        crash_at = rng.randint(1, 30) if attempt < 5 else 10**9
         proc = ctx.Process(target=run_child, args=(str(folder), crash_at, offset + attempt * 60, deletes_from_udm))
         proc.start()
         proc.join(60)
@@ -57,9 +61,6 @@ def _run_with_crashes(folder: Path, rng: random.Random, *, deletes_from_udm: boo
 
 
 def _world(folder: Path, offset: int, *, deletes_from_udm: bool) -> World:
-    from dynasync.clock import FrozenClock
-    import datetime as dt
-
     return World(folder, spec=make_spec(deletes_from_udm=deletes_from_udm), page_size=7,
                  fake_path=folder / "fake.json", store_path=folder / "udm.db",
                  clock=FrozenClock(START + dt.timedelta(seconds=offset)))
@@ -68,7 +69,7 @@ def _world(folder: Path, offset: int, *, deletes_from_udm: bool) -> World:
 @pytest.mark.timeout(120)
 def test_full_sync_killed_at_random_points_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     rng = random.Random(1234)
-    fake = FakeSynapse("dyn", STREAMS, path=tmp_path / "fake.json", page_size=7)
+    fake = FakeSynapse("dyn", STREAMS, path=tmp_path / "fake.json", page_size=7, clock=FrozenClock(SEEDED))
     _seed(fake, rng)
     crashes = _run_with_crashes(tmp_path, rng, deletes_from_udm=False, offset=0)
     assert crashes >= 3
@@ -84,7 +85,7 @@ def test_full_sync_killed_at_random_points_resumes_without_loss_or_duplicates(tm
 @pytest.mark.timeout(120)
 def test_incremental_sync_with_write_back_killed_at_random_points(tmp_path: Path) -> None:
     rng = random.Random(99)
-    fake = FakeSynapse("dyn", STREAMS, path=tmp_path / "fake.json", page_size=7)
+    fake = FakeSynapse("dyn", STREAMS, path=tmp_path / "fake.json", page_size=7, clock=FrozenClock(SEEDED))
     _seed(fake, rng, accounts=30, contacts=20)
     world = _world(tmp_path, 0, deletes_from_udm=True)
     world.sync()
@@ -124,7 +125,7 @@ def test_incremental_sync_with_write_back_killed_at_random_points(tmp_path: Path
 @pytest.mark.timeout(120)
 def test_sigkill_from_outside_during_sync(tmp_path: Path) -> None:
     rng = random.Random(7)
-    fake = FakeSynapse("dyn", STREAMS, path=tmp_path / "fake.json", page_size=7)
+    fake = FakeSynapse("dyn", STREAMS, path=tmp_path / "fake.json", page_size=7, clock=FrozenClock(SEEDED))
     _seed(fake, rng)
     ctx = multiprocessing.get_context("spawn")
     for attempt in range(3):

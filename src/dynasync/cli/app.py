@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dynasync.cli import emulator_cmd, synapse_cmd
+from dynasync.cli import emulator_cmd, mapping_cmd, schema_cmd, synapse_cmd, sync_cmd
 from dynasync.cli.context import State
 from dynasync.config import Settings
 
@@ -19,6 +19,11 @@ app = typer.Typer(
 )
 app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(synapse_cmd.app, name="synapse")
+app.add_typer(schema_cmd.app, name="schema")
+app.add_typer(mapping_cmd.app, name="mapping")
+app.command("sync")(sync_cmd.sync)
+app.command("status")(sync_cmd.status)
+app.command("log")(sync_cmd.log)
 
 
 @app.callback()
@@ -46,3 +51,21 @@ def root(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    accounts: int = typer.Option(10_000, help="Accounts to seed in the emulator."),
+    contacts: int = typer.Option(10_000, help="Contacts to seed in the emulator."),
+) -> None:
+    """The main job on the embedded emulator: set up a Dynamics synapse as the guide says, sync both ways."""
+    from dynasync.cli.context import state_of
+    from dynasync.cli.output import reported
+    from dynasync.demo import run_demo
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        result = run_demo(out.say, accounts=accounts, contacts=contacts)
+        out.emit({"steps": result.steps, "checks": result.checks, "seconds": result.seconds})

@@ -153,3 +153,38 @@ def list_synapses(ctx: typer.Context) -> None:
                 out.say(f"{row['name']}: {row['kind']} {row['org_url']} [{row['status']}]")
 
         out.emit(rows, human)
+
+
+@app.command("activate")
+def activate(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    default_mapping: bool = typer.Option(
+        False, "--default-mapping", help="Create and publish the default mapping for the standard tables."
+    ),
+    tables: list[str] | None = typer.Option(
+        None, "--table", help="Replicate only these tables (repeat the option); default: every table."
+    ),
+) -> None:
+    """Make the synapse active: replicate the Dynamics schema into the Unified Data Model (Step 6)."""
+    from dynasync.activation import activate as run_activation
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        report = asyncio.run(
+            run_activation(state.workspace, record, use_default_mapping=default_mapping, tables=tables)
+        )
+
+        def human() -> None:
+            out.say(f"[green]Synapse {record.name} is active.[/]")
+            out.say(report.discovery_summary)
+            if report.mapping_version is not None:
+                out.say(f"Default mapping published as version {report.mapping_version}.")
+            if report.udm_entities:
+                out.say("UDM entities: " + ", ".join(report.udm_entities))
+            for note in report.notes:
+                out.say(f"Note: {note}")
+
+        out.emit(report.to_dict(), human)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from starlette.types import Receive, Scope, Send
 
 from dynasync.clock import OffsetClock
 from dynasync.emulator.catalog import Catalog
-from dynasync.emulator.control import ControlMixin, control_routes
+from dynasync.emulator.control import ControlMixin
+from dynasync.emulator.control_http import control_routes
 from dynasync.emulator.directory import Directory, ReadyApp
 from dynasync.emulator.faults import FaultQueue
 from dynasync.emulator.http_types import ODataRequest
@@ -26,12 +28,13 @@ from dynasync.emulator.protection import Drop, RateLimiter, process
 from dynasync.emulator.settings import EmulatorSettings
 from dynasync.emulator.standard_tables import standard_catalog
 from dynasync.emulator.store import OrgStore
-from dynasync.emulator.tokens import TokenIssuer
+from dynasync.emulator.tokens import SigningKey, TokenIssuer
 
 log = logging.getLogger(__name__)
 
 API_VERSIONS = ("v9.0", "v9.1", "v9.2")
 DEFAULT_SEED: dict[str, int] = {"accounts": 20, "contacts": 40}
+DEFAULT_TENANT_ID = "a3c5e6f0-1d2b-4c8e-9f70-6b1d2e3f4a5b"
 DEFAULT_CLIENT_ID = "51f81489-12ee-4a9e-aaae-a2591f45987d"
 DEFAULT_CLIENT_SECRET = "emulator-secret-change-me"  # only ever valid against the local emulator
 
@@ -107,9 +110,20 @@ class Emulator(ControlMixin):
         data_path = str(path) if path is not None else None
         catalog = standard_catalog()
         store = OrgStore(catalog, data_path, clock)
-        directory = Directory()
-        tenant = directory.add_demo_tenant()
-        identity = IdentityService(directory, TokenIssuer(clock), auto_approve=settings.auto_approve_sign_in)
+        fresh = store.organization_id is None
+        directory_file = Path(f"{data_path}.directory.json") if data_path else None
+        if directory_file is not None and directory_file.exists():
+            directory = Directory.from_dict(json.loads(directory_file.read_text()))
+        else:
+            directory = Directory()
+            directory.add_demo_tenant(tenant_id=DEFAULT_TENANT_ID)
+        signing_key = SigningKey.load_or_create(f"{data_path}.signing-key.pem") if data_path else None
+        identity = IdentityService(
+            directory,
+            TokenIssuer(clock, signing_key),
+            auto_approve=settings.auto_approve_sign_in,
+            on_directory_change=_saver(directory_file),
+        )
         counts = _seed_counts(seed)
         emulator = cls(
             catalog=catalog,
@@ -120,17 +134,23 @@ class Emulator(ControlMixin):
             data_path=data_path,
             seed_counts=counts,
         )
-        ready = directory.create_ready_app(
-            tenant.id,
-            now=clock.now(),
-            client_id=client_id,
-            secret_value=client_secret,
-            redirect_uris=["http://localhost"],
-        )
-        emulator.default_app = ready
+        tenant_id = emulator.tenant_id
+        if directory.app(client_id) is None:
+            emulator.default_app = directory.create_ready_app(
+                tenant_id,
+                now=clock.now(),
+                client_id=client_id,
+                secret_value=client_secret,
+                redirect_uris=["http://localhost"],
+            )
+        else:
+            emulator.default_app = ReadyApp(tenant_id, client_id, "", client_secret)
         emulator.prepare_org()
-        emulator.add_application_user(ready.client_id, "# dynasync")
-        emulator.seed(counts)
+        emulator.add_application_user(client_id, "# dynasync")
+        emulator.update_settings(change_token_expiry_days=settings.change_token_expiry_days)
+        if fresh:
+            emulator.seed(counts)
+        identity.notify_directory_changed()
         return emulator
 
     # -- facts used by the Web API -------------------------------------------------------------------------
@@ -164,6 +184,16 @@ class Emulator(ControlMixin):
             if left <= 0:
                 return
             await asyncio.sleep(min(0.05, left))
+
+
+def _saver(path: Path | None) -> Callable[[Directory], None] | None:
+    if path is None:
+        return None
+
+    def save(directory: Directory) -> None:
+        path.write_text(json.dumps(directory.to_dict(), indent=1))
+
+    return save
 
 
 def _seed_counts(seed: Mapping[str, int] | int | None) -> dict[str, int]:
@@ -228,7 +258,7 @@ class WebApiEndpoint:
         )
         result = await process(self.emulator, request)
         if isinstance(result, Drop):
-            await _drop(send)
+            await _drop(scope.get(RAW_SEND, send))
             return
         await _send(send, result.status, result.headers, result.body)
 
@@ -260,6 +290,19 @@ async def _drop(send: Send) -> None:
     await asyncio.sleep(0.05)  # let uvicorn notice the disconnect, so it does not try to send a 500
 
 
+RAW_SEND = "dynasync.raw_send"
+
+
+class EmulatorApp(Starlette):
+    """Starlette app that remembers the server's own ``send`` (middleware wraps it) for dropping connections."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection."""
+        if scope["type"] == "http":
+            scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
 def create_app(emulator: Emulator) -> Starlette:
     """The emulator's ASGI app: identity routes at the root, Web API under ``/api/data/v9.x/``, ``/_emulator/``."""
     endpoint = WebApiEndpoint(emulator)
@@ -269,7 +312,7 @@ def create_app(emulator: Emulator) -> Starlette:
         Mount("/_emulator", routes=control_routes(emulator)),
     ]
     routes.extend(_identity_routes(emulator))
-    app = Starlette(routes=routes)
+    app = EmulatorApp(routes=routes)
     app.state.emulator = emulator
     return app
 

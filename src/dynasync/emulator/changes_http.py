@@ -64,7 +64,7 @@ def check_token(ctx: Ctx, token: str) -> int:
     version, at = parse_token(token)
     emulator = ctx.emulator
     now = emulator.clock.now()
-    if now - at > dt.timedelta(days=emulator.settings.change_token_expiry_days):
+    if now - at > dt.timedelta(days=emulator.store.change_tracking_expiry_days):
         raise EXPIRED
     cutoff = emulator.tokens_expired_before
     if cutoff is not None and at < cutoff:

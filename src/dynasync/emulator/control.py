@@ -8,12 +8,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from dynasync.emulator import schema_ops
-from dynasync.emulator import seed as seeding
 from dynasync.emulator import seed as seeding
 from dynasync.emulator.catalog import EntityDef
 from dynasync.emulator.errors import EmulatorError
@@ -26,7 +22,7 @@ from dynasync.emulator.values import LookupValue
 if TYPE_CHECKING:
     from dynasync.emulator.app import Emulator
 
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
+SEED_TABLES = ("accounts", "contacts", "leads", "opportunities", "users")
 
 
 class ControlMixin:
@@ -42,8 +38,18 @@ class ControlMixin:
         me = self._me()
         if not counts:
             return
+        unknown = set(counts) - set(SEED_TABLES)
+        if unknown:
+            raise ValueError(f"cannot seed {sorted(unknown)}; seedable: {', '.join(SEED_TABLES)}")
         with me.lock:
-            seeding.seed(me.store, **dict(counts))
+            seeding.seed(
+                me.store,
+                accounts=int(counts.get("accounts", 0)),
+                contacts=int(counts.get("contacts", 0)),
+                leads=int(counts.get("leads", 0)),
+                opportunities=int(counts.get("opportunities", 0)),
+                users=int(counts.get("users", 0)),
+            )
 
     def reset(self, seed: Mapping[str, int] | None = None) -> None:
         """Wipe every row and custom table, re-create application users, seed again; clear faults and limits."""
@@ -135,6 +141,7 @@ class ControlMixin:
         """Create an Entra user (who can sign in) and, when ``in_org``, their systemuser in the org."""
         me = self._me()
         user = me.directory.add_user(me.tenant_id, upn, password, display_name=display_name)
+        me.identity.notify_directory_changed()
         result = {"object_id": user.object_id, "upn": user.upn}
         if in_org:
             with me.lock:
@@ -258,6 +265,18 @@ class ControlMixin:
         """Change settings (validated), e.g. ``update_settings(requests_per_window=10)``."""
         me = self._me()
         me.settings = me.settings.with_changes(**changes)
+        if "change_token_expiry_days" in changes:
+            # The service keeps this on the organization row (expirechangetrackingindays); keep both in step.
+            organization = me.store.organization_id
+            wanted = int(changes["change_token_expiry_days"])
+            if organization is not None and me.store.change_tracking_expiry_days != wanted:
+                with me.lock:
+                    me.store.update(
+                        "organization",
+                        organization,
+                        {"expirechangetrackingindays": wanted},
+                        caller=None,
+                    )
 
     def set_change_tracking(self, table: str, enabled: bool) -> None:
         """Turn change tracking on or off for a table."""
@@ -322,108 +341,3 @@ def _raise_for(response: ODataResponse) -> None:
     if response.status >= 400:
         error = orjson.loads(response.body)["error"]
         raise EmulatorError(response.status, error["code"], error["message"])
-
-
-# -- HTTP --------------------------------------------------------------------------------------------------
-
-
-def _json(document: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(document, default=str), status, media_type="application/json")
-
-
-def control_routes(emulator: Emulator) -> list[BaseRoute]:
-    """Routes of ``/_emulator`` (JSON in and out; loopback clients only)."""
-
-    def endpoint(action: Any) -> Any:
-        async def run(request: Request) -> Response:
-            client = request.client.host if request.client else None
-            if client not in LOOPBACK:
-                return _json({"error": "the control plane only answers loopback clients"}, 403)
-            body: dict[str, Any] = {}
-            raw = await request.body()
-            if raw.strip():
-                try:
-                    body = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    return _json({"error": "the body is not JSON"}, 400)
-            try:
-                result = action(request, body)
-            except EmulatorError as error:
-                return _json({"error": error.message, "code": error.code}, error.status)
-            except (ValueError, KeyError, TypeError) as error:
-                return _json({"error": str(error)}, 400)
-            return _json(result if result is not None else {"ok": True})
-
-        return run
-
-    e = emulator
-
-    def act(request: Request, body: dict[str, Any]) -> Any:
-        response = e.call(
-            body.get("method", "GET"),
-            body["path"],
-            body.get("body"),
-            as_user=body.get("as_user"),
-            headers=body.get("headers"),
-        )
-        document = orjson.loads(response.body) if response.body else None
-        return {"status": response.status, "headers": response.headers, "body": document}
-
-    def faults(request: Request, body: dict[str, Any]) -> Any:
-        if request.method == "DELETE":
-            e.faults.clear()
-            return None
-        if request.method == "GET":
-            return e.faults.pending()
-        return e.faults.inject(
-            body["kind"],
-            count=int(body.get("count", 1)),
-            retry_after=int(body.get("retry_after", 1)),
-            seconds=float(body.get("seconds", 30.0)),
-            path_contains=body.get("path_contains"),
-        ).to_dict()
-
-    table = "{table}"
-    return [
-        Route("/", endpoint(lambda r, b: e.state()), methods=["GET"]),
-        Route("/reset", endpoint(lambda r, b: e.reset(b.get("seed"))), methods=["POST"]),
-        Route("/seed", endpoint(lambda r, b: e.seed(b)), methods=["POST"]),
-        Route("/act", endpoint(act), methods=["POST"]),
-        Route("/faults", endpoint(faults), methods=["GET", "POST", "DELETE"]),
-        Route(
-            "/clock",
-            endpoint(
-                lambda r, b: {
-                    "now": e.advance_clock(float(b.get("seconds", 0)), days=float(b.get("days", 0)))
-                }
-            ),
-            methods=["POST"],
-        ),
-        Route("/change-tokens/expire", endpoint(lambda r, b: e.expire_change_tokens()), methods=["POST"]),
-        Route("/settings", endpoint(lambda r, b: e.update_settings(**b)), methods=["PATCH", "POST"]),
-        Route(
-            f"/tables/{table}/change-tracking",
-            endpoint(
-                lambda r, b: e.set_change_tracking(r.path_params["table"], bool(b.get("enabled", True)))
-            ),
-            methods=["POST"],
-        ),
-        Route(
-            "/tables", endpoint(lambda r, b: {"logical_name": e.add_table(b).logical_name}), methods=["POST"]
-        ),
-        Route(
-            f"/tables/{table}/columns",
-            endpoint(lambda r, b: e.add_column(r.path_params["table"], b)),
-            methods=["POST"],
-        ),
-        Route("/apps", endpoint(lambda r, b: e.register_app(**b)), methods=["POST"]),
-        Route(
-            "/users",
-            endpoint(
-                lambda r, b: e.add_user(
-                    b["upn"], b["password"], b.get("display_name", ""), in_org=b.get("in_org", True)
-                )
-            ),
-            methods=["POST"],
-        ),
-    ]

@@ -161,7 +161,42 @@ def resolve_caller(emulator: Emulator, request: ODataRequest) -> str:
             row = rows[0] if rows else None
     if row is None or row.get("isdisabled") is True:
         raise NOT_MEMBER
+    return impersonated(emulator, request) or str(row["systemuserid"])
+
+
+def impersonated(emulator: Emulator, request: ODataRequest) -> str | None:
+    """The systemuserid named by ``CallerObjectId`` (Entra object id) or ``MSCRMCallerID``, if any.
+
+    The emulator does not model the ``prvActOnBehalfOfAnotherUser`` privilege: every caller may impersonate.
+    """
+    object_id = request.headers.get("callerobjectid")
+    legacy = request.headers.get("mscrmcallerid")
+    if not object_id and not legacy:
+        return None
+    text = (object_id or legacy or "").strip().strip("{}")
+    try:
+        wanted = uuid.UUID(text)
+    except ValueError:
+        raise _invalid_caller(text) from None
+    with emulator.lock:
+        row = (
+            emulator.store.user_by_object_id(wanted)
+            if object_id
+            else emulator.store.get("systemuser", wanted)
+        )
+    if row is None:
+        raise _invalid_caller(text)
+    if row.get("isdisabled") is True:
+        raise EmulatorError(
+            403, "0x80040225", f"The user with SystemUserId = {row['systemuserid']} is disabled."
+        )
     return str(row["systemuserid"])
+
+
+def _invalid_caller(text: str) -> EmulatorError:
+    return EmulatorError(
+        400, "0x80048d1A", f"Invalid caller id: '{text}'. No such user exists in the organization."
+    )
 
 
 def _ip_blocked(ip: str | None) -> EmulatorError:

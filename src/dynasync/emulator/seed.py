@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from dynasync.emulator.store import OrgStore
 from dynasync.emulator.values import LookupValue
 
+T = TypeVar("T")
 _NS = uuid.UUID("0b7c3e52-1d7e-4f61-a7f3-8f0b9e2c5d14")
 BATCH = 5_000
 
@@ -67,6 +69,11 @@ _TOPICS = ("New store opening", "Annual renewal", "Fleet upgrade", "Cloud migrat
            "Pilot program", "Office expansion", "Training package")  # fmt: skip
 
 
+_REGION_SETS: tuple[tuple[int, ...] | None, ...] = (
+    None, None, (100000000,), (100000002,), (100000000, 100000002), (100000004,), (100000001, 100000003),
+)  # fmt: skip
+
+
 @dataclass(slots=True)
 class OrgIds:
     """Ids of the rows every org has."""
@@ -89,6 +96,11 @@ class SeedResult:
     opportunity_ids: list[uuid.UUID] = field(default_factory=list)
 
 
+def _uuid(value: object) -> uuid.UUID:
+    assert isinstance(value, uuid.UUID)
+    return value
+
+
 def _id(name: str) -> uuid.UUID:
     return uuid.uuid5(_NS, name)
 
@@ -97,9 +109,9 @@ def seed_org(store: OrgStore, *, org_name: str = "dynasync", admin_oid: uuid.UUI
     """Create the organization, root business unit, USD currency and an administrator (idempotent)."""
     existing = store.organization_id
     if existing is not None:
-        bu, currency, admin = store.business_unit_id, store.base_currency_id, store.admin_user_id
-        assert bu is not None and currency is not None and admin is not None
-        return OrgIds(existing, bu, currency, admin)
+        unit, money, admin = store.business_unit_id, store.base_currency_id, store.admin_user_id
+        assert unit is not None and money is not None and admin is not None
+        return OrgIds(existing, unit, money, admin)
     with store.transaction():
         currency = store.create(
             "transactioncurrency",
@@ -114,17 +126,22 @@ def seed_org(store: OrgStore, *, org_name: str = "dynasync", admin_oid: uuid.UUI
             {"firstname": "System", "lastname": "Administrator", "domainname": f"admin@{org_name}.onmicrosoft.com",
              "internalemailaddress": f"admin@{org_name}.onmicrosoft.com", "accessmode": 0, "islicensed": True,
              "azureactivedirectoryobjectid": admin_oid or _id(f"{org_name}:admin:oid"),
-             "businessunitid": LookupValue("businessunit", bu["businessunitid"])},  # type: ignore[arg-type]
+             "businessunitid": LookupValue("businessunit", _uuid(bu["businessunitid"]))},
             caller=admin_id, id=admin_id,
         )  # fmt: skip
         store.set_admin_user(admin_id)
         org = store.create(
             "organization",
             {"name": org_name, "expirechangetrackingindays": 7, "languagecode": 1033,
-             "basecurrencyid": LookupValue("transactioncurrency", currency["transactioncurrencyid"])},  # type: ignore[arg-type]
+             "basecurrencyid": LookupValue("transactioncurrency", _uuid(currency["transactioncurrencyid"]))},
             caller=admin_id, id=_id(f"{org_name}:org"),
         )  # fmt: skip
-    return OrgIds(org["organizationid"], bu["businessunitid"], currency["transactioncurrencyid"], admin_id)  # type: ignore[arg-type]
+    return OrgIds(
+        _uuid(org["organizationid"]),
+        _uuid(bu["businessunitid"]),
+        _uuid(currency["transactioncurrencyid"]),
+        admin_id,
+    )
 
 
 def register_app_user(
@@ -161,34 +178,54 @@ def register_app_user(
 
 
 class _Gen:
-    """Deterministic value helpers over one random generator."""
+    """Deterministic value helpers over one random generator (pools keep bulk seeding fast)."""
 
     def __init__(self, rng_seed: int, now: dt.datetime) -> None:
         self.rng = random.Random(rng_seed)
+        self.rnd = self.rng.random
         self.now = now.replace(microsecond=0)
+        self.phones = [self._phone() for _ in range(4096)]
+        self.addresses = {p: [self._address(p) for _ in range(1024)] for p in ("address1_",)}
+
+    def int(self, low: int, high: int) -> int:
+        """A value in [low, high)."""
+        return low + int(self.rnd() * (high - low))
+
+    def pick(self, items: Sequence[T]) -> T:
+        """One item."""
+        return items[int(self.rnd() * len(items))]
 
     def uuid(self) -> uuid.UUID:
+        """A random (version 4) GUID."""
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
     def stamps(self) -> tuple[dt.datetime, dt.datetime]:
-        created = self.now - dt.timedelta(seconds=self.rng.randrange(1, 730 * 86400))
-        modified = min(self.now, created + dt.timedelta(seconds=self.rng.randrange(0, 90 * 86400)))
+        """Creation time in the last two years and a modification time after it."""
+        created = self.now - dt.timedelta(seconds=self.int(1, 730 * 86400))
+        modified = min(self.now, created + dt.timedelta(seconds=self.int(0, 90 * 86400)))
         return created, modified
 
     def phone(self) -> str:
-        r = self.rng.randrange
-        return f"+1-{r(200, 999)}-{r(200, 999)}-{r(1000, 9999):04d}"
+        """A phone number."""
+        return self.pick(self.phones)
 
     def address(self, prefix: str) -> dict[str, object]:
-        city, state, postal, country, lat, lon = self.rng.choice(_CITIES)
+        """An address block."""
+        return self.pick(self.addresses[prefix])
+
+    def _phone(self) -> str:
+        return f"+1-{self.int(200, 1000)}-{self.int(200, 1000)}-{self.int(1000, 10000):04d}"
+
+    def _address(self, prefix: str) -> dict[str, object]:
+        city, state, postal, country, lat, lon = self.pick(_CITIES)
         return {
-            f"{prefix}line1": f"{self.rng.randrange(1, 9999)} {self.rng.choice(_STREETS)}",
+            f"{prefix}line1": f"{self.int(1, 9999)} {self.pick(_STREETS)}",
             f"{prefix}city": city,
             f"{prefix}stateorprovince": state,
             f"{prefix}postalcode": postal,
             f"{prefix}country": country,
-            f"{prefix}latitude": round(lat + self.rng.uniform(-0.05, 0.05), 5),
-            f"{prefix}longitude": round(lon + self.rng.uniform(-0.05, 0.05), 5),
+            f"{prefix}latitude": round(lat + (self.rnd() - 0.5) / 10, 5),
+            f"{prefix}longitude": round(lon + (self.rnd() - 0.5) / 10, 5),
         }
 
 
@@ -214,16 +251,16 @@ def seed(
     result = SeedResult(org)
     admin = org.admin_user_id
     for i in range(users):
-        first, last = g.rng.choice(_FIRST), g.rng.choice(_LAST)
+        first, last = g.pick(_FIRST), g.pick(_LAST)
         user = store.create(
             "systemuser",
             {"firstname": first, "lastname": last, "domainname": f"user{i + 1}@{org_name}.onmicrosoft.com",
              "internalemailaddress": f"user{i + 1}@{org_name}.onmicrosoft.com", "islicensed": True,
-             "title": g.rng.choice(_JOBS), "azureactivedirectoryobjectid": g.uuid(), "accessmode": 0,
+             "title": g.pick(_JOBS), "azureactivedirectoryobjectid": g.uuid(), "accessmode": 0,
              "businessunitid": LookupValue("businessunit", org.business_unit_id)},
             caller=admin, id=g.uuid(),
         )  # fmt: skip
-        result.user_ids.append(user["systemuserid"])  # type: ignore[arg-type]
+        result.user_ids.append(_uuid(user["systemuserid"]))
     owners = [LookupValue("systemuser", u) for u in [admin, *result.user_ids]]
     result.account_ids = [g.uuid() for _ in range(accounts)]
     result.contact_ids = [g.uuid() for _ in range(contacts)]
@@ -233,75 +270,75 @@ def seed(
     contact_refs = [LookupValue("contact", c) for c in result.contact_ids]
 
     def account(i: int) -> dict[str, object]:
-        rng = g.rng
-        name = f"{rng.choice(_COMPANY_A)} {rng.choice(_COMPANY_B)} {i + 1}"
+        rnd, ri, pick = g.rnd, g.int, g.pick
+        name = f"{pick(_COMPANY_A)} {pick(_COMPANY_B)} {i + 1}"
         domain = f"{name.split()[0].lower().replace(chr(39), '')}{i + 1}.example.com"
         created, modified = g.stamps()
         row: dict[str, object] = {
             "accountid": result.account_ids[i], "name": name, "accountnumber": f"ACC-{i + 1:07d}",
             "emailaddress1": f"info@{domain}", "telephone1": g.phone(), "fax": g.phone(),
             "websiteurl": f"https://www.{domain}", "description": f"{name} is a sample customer.",
-            "revenue": Decimal(rng.randrange(10_000, 500_000_000)), "creditlimit": Decimal(rng.randrange(0, 1_000_000)),
-            "numberofemployees": rng.randrange(1, 250_000), "industrycode": rng.randrange(1, 34),
-            "customertypecode": rng.randrange(1, 13), "accountcategorycode": rng.randrange(1, 3),
-            "creditonhold": rng.random() < 0.05, "donotemail": rng.random() < 0.1, "donotphone": rng.random() < 0.1,
-            "ownerid": rng.choice(owners), "createdon": created, "modifiedon": modified,
-            "new_regions": tuple(sorted(rng.sample(range(100000000, 100000005), rng.randrange(0, 3)))) or None,
+            "revenue": Decimal(ri(10_000, 500_000_000)), "creditlimit": Decimal(ri(0, 1_000_000)),
+            "numberofemployees": ri(1, 250_000), "industrycode": ri(1, 34),
+            "customertypecode": ri(1, 13), "accountcategorycode": ri(1, 3),
+            "creditonhold": rnd() < 0.05, "donotemail": rnd() < 0.1, "donotphone": rnd() < 0.1,
+            "ownerid": pick(owners), "createdon": created, "modifiedon": modified,
+            "new_regions": pick(_REGION_SETS),
             **g.address("address1_"),
         }  # fmt: skip
         if contact_refs:
-            row["primarycontactid"] = rng.choice(contact_refs)
-        if i > 10 and rng.random() < 0.1:
-            row["parentaccountid"] = account_refs[rng.randrange(0, i)]
-        if rng.random() < 0.08:
+            row["primarycontactid"] = pick(contact_refs)
+        if i > 10 and rnd() < 0.1:
+            row["parentaccountid"] = account_refs[ri(0, i)]
+        if rnd() < 0.08:
             row["statecode"], row["statuscode"] = 1, 2
         return row
 
     def contact(i: int) -> dict[str, object]:
-        rng = g.rng
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        rnd, ri, pick = g.rnd, g.int, g.pick
+        first, last = pick(_FIRST), pick(_LAST)
         created, modified = g.stamps()
         row: dict[str, object] = {
             "contactid": result.contact_ids[i], "firstname": first, "lastname": last,
             "emailaddress1": f"{first.lower()}.{last.lower().replace(chr(39), '')}{i + 1}@example.com",
-            "telephone1": g.phone(), "mobilephone": g.phone(), "jobtitle": rng.choice(_JOBS),
-            "birthdate": dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 18_000)),
-            "gendercode": rng.choice((1, 2)), "preferredcontactmethodcode": rng.randrange(1, 6),
-            "ownerid": rng.choice(owners), "createdon": created, "modifiedon": modified, **g.address("address1_"),
+            "telephone1": g.phone(), "mobilephone": g.phone(), "jobtitle": pick(_JOBS),
+            "birthdate": dt.date(1950, 1, 1) + dt.timedelta(days=ri(0, 18_000)),
+            "gendercode": ri(1, 3), "preferredcontactmethodcode": ri(1, 6),
+            "ownerid": pick(owners), "createdon": created, "modifiedon": modified, **g.address("address1_"),
         }  # fmt: skip
-        if account_refs and rng.random() < 0.9:
-            row["parentcustomerid"] = rng.choice(account_refs)
+        if account_refs and rnd() < 0.9:
+            row["parentcustomerid"] = pick(account_refs)
         return row
 
     def lead(i: int) -> dict[str, object]:
-        rng = g.rng
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        ri, pick = g.int, g.pick
+        first, last = pick(_FIRST), pick(_LAST)
         created, modified = g.stamps()
         return {
-            "leadid": result.lead_ids[i], "subject": f"{rng.choice(_TOPICS)} ({i + 1})", "firstname": first,
-            "lastname": last, "companyname": f"{rng.choice(_COMPANY_A)} {rng.choice(_COMPANY_B)}",
+            "leadid": result.lead_ids[i], "subject": f"{pick(_TOPICS)} ({i + 1})", "firstname": first,
+            "lastname": last, "companyname": f"{pick(_COMPANY_A)} {pick(_COMPANY_B)}",
             "emailaddress1": f"{first.lower()}{i + 1}@lead.example.com", "telephone1": g.phone(),
-            "leadsourcecode": rng.randrange(1, 11), "leadqualitycode": rng.randrange(1, 4),
-            "estimatedamount": Decimal(rng.randrange(1_000, 2_000_000)), "ownerid": rng.choice(owners),
+            "leadsourcecode": ri(1, 11), "leadqualitycode": ri(1, 4),
+            "estimatedamount": Decimal(ri(1_000, 2_000_000)), "ownerid": pick(owners),
             "createdon": created, "modifiedon": modified,
         }  # fmt: skip
 
     def opportunity(i: int) -> dict[str, object]:
-        rng = g.rng
+        rnd, ri, pick = g.rnd, g.int, g.pick
         created, modified = g.stamps()
         row: dict[str, object] = {
-            "opportunityid": result.opportunity_ids[i], "name": f"{rng.choice(_TOPICS)} #{i + 1}",
-            "estimatedvalue": Decimal(rng.randrange(1_000, 5_000_000)), "closeprobability": rng.randrange(0, 101),
-            "estimatedclosedate": (g.now + dt.timedelta(days=rng.randrange(-90, 365))).date(),
-            "opportunityratingcode": rng.randrange(1, 4), "salesstagecode": rng.randrange(0, 4),
-            "ownerid": rng.choice(owners), "createdon": created, "modifiedon": modified,
+            "opportunityid": result.opportunity_ids[i], "name": f"{pick(_TOPICS)} #{i + 1}",
+            "estimatedvalue": Decimal(ri(1_000, 5_000_000)), "closeprobability": ri(0, 101),
+            "estimatedclosedate": (g.now + dt.timedelta(days=ri(-90, 365))).date(),
+            "opportunityratingcode": ri(1, 4), "salesstagecode": ri(0, 4),
+            "ownerid": pick(owners), "createdon": created, "modifiedon": modified,
         }  # fmt: skip
-        if account_refs and (not contact_refs or rng.random() < 0.8):
-            customer = rng.choice(account_refs)
+        if account_refs and (not contact_refs or rnd() < 0.8):
+            customer = pick(account_refs)
             row["customerid"] = customer
             row["parentaccountid"] = customer
         elif contact_refs:
-            row["customerid"] = rng.choice(contact_refs)
+            row["customerid"] = pick(contact_refs)
         return row
 
     for entity, make, count in (

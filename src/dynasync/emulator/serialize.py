@@ -34,9 +34,12 @@ def _default(value: object) -> object:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS | orjson.OPT_NAIVE_UTC
+
+
 def json_bytes(document: object) -> bytes:
-    """Serialise a response document; Decimals keep their digits."""
-    return orjson.dumps(document, default=_default)
+    """Serialise a response document; Decimals keep their digits, datetimes are UTC ``Z`` to the second."""
+    return orjson.dumps(document, default=_default, option=_JSON_OPTIONS)
 
 
 def error_body(error: EmulatorError) -> bytes:
@@ -213,15 +216,64 @@ def etag_of(row: Mapping[str, object]) -> str:
     return f'W/"{row.get("versionnumber", 0)}"'
 
 
+Converter = Callable[[Any], object] | None
+
+
+def _lookup_id(value: Any) -> object:
+    return value.id if isinstance(value, LookupValue) else value
+
+
+def _date_part(value: Any) -> object:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _joined(value: Any) -> object:
+    return ",".join(str(v) for v in value) if isinstance(value, tuple | list) else value
+
+
+def _as_float(value: Any) -> object:
+    return float(value) if isinstance(value, int | decimal.Decimal) and not isinstance(value, bool) else value
+
+
+def converter(attribute: AttributeDef) -> Converter:
+    """A fast stored-value-to-JSON function for one column (None: the value serialises as it is).
+
+    Relies on :func:`json_bytes` for UUIDs (lower case), datetimes (UTC ``Z``) and Decimals.
+    """
+    if attribute.is_lookup:
+        return _lookup_id
+    if attribute.type == AttributeType.DATETIME and attribute.date_behavior == DateTimeBehavior.DATE_ONLY:
+        return _date_part
+    if attribute.is_multiselect:
+        return _joined
+    if attribute.type == AttributeType.DOUBLE:
+        return _as_float
+    return None
+
+
+ColumnPlan = list[tuple[str, str, Converter]]
+
+
+def column_plan(columns: list[AttributeDef]) -> ColumnPlan:
+    """(logical name, wire name, converter) per column, computed once per response."""
+    return [(a.logical_name, a.odata_name, converter(a)) for a in columns]
+
+
 def row_json(
     entity: EntityDef,
     row: Row,
     columns: list[AttributeDef],
     prefs: Preferences,
     names: NameResolver,
+    plan: ColumnPlan | None = None,
 ) -> dict[str, Any]:
     """One entity object: ``@odata.etag`` first, then the columns (annotated as asked)."""
     out: dict[str, Any] = {"@odata.etag": etag_of(row)}
-    for attribute in columns:
-        put_property(out, attribute, row.get(attribute.logical_name), prefs, names)
+    if prefs.annotation_patterns:
+        for attribute in columns:
+            put_property(out, attribute, row.get(attribute.logical_name), prefs, names)
+        return out
+    for logical, wire, convert in plan if plan is not None else column_plan(columns):
+        value = row.get(logical)
+        out[wire] = value if convert is None or value is None else convert(value)
     return out

@@ -180,7 +180,13 @@ def serve(
 ) -> None:
     """Serve the emulator until interrupted (Ctrl+C); blocks. ``on_ready(server)`` is called once listening."""
     server = EmulatorServer(
-        host=host, port=port, tls=tls, tls_dir=tls_dir, settings=settings, seed=seed_rows, data_file=data_file
+        host=host,
+        port=port,
+        tls=tls,
+        tls_dir=tls_dir,
+        settings=settings,
+        seed=seed_rows if seed_rows is not None else 0,
+        data_file=data_file,
     )
     with server:
         if on_ready is not None:

@@ -10,21 +10,22 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dynasync.emulator.catalog import AttributeDef, EntityDef, KeyDef, RelationshipDef
 from dynasync.emulator.errors import EmulatorError, not_implemented
 from dynasync.emulator.odata_ast import Compare, Literal, Node, Property
 from dynasync.emulator.standard_tables import relationships_of
-from dynasync.emulator.store_filter import FilterCompiler, FilterContext, resolve_column
+from dynasync.emulator.store_filter import FilterCompiler, FilterContext, resolve_stored
 from dynasync.emulator.store_persist import (
     attribute_to_json,
     entity_to_json,
     key_to_json,
     relationship_to_json,
 )
+from dynasync.emulator.store_plan import TablePlan
 from dynasync.emulator.store_schema import (
     K_TEXT,
-    TablePlan,
     encode_uuid,
     q,
     storage_kind,
@@ -51,7 +52,7 @@ class OrgStore(WriteMixin):
         names: dict[str, None] = {plan.pk: None}
         money = False
         for name in select:
-            attribute = resolve_column(plan.entity, name)
+            attribute = resolve_stored(plan.entity, name)
             names[attribute.logical_name] = None
             money = money or attribute.type == "Money"
         if money and "transactioncurrencyid" in plan.attributes:
@@ -162,7 +163,7 @@ class OrgStore(WriteMixin):
         for name, descending in orderby:
             if "/" in name:
                 raise not_implemented(f"$orderby on a related table's column ('{name}')")
-            attribute = resolve_column(plan.entity, name)
+            attribute = resolve_stored(plan.entity, name)
             terms.append((self._order_sql(attribute), descending, attribute))
         if all(a.logical_name != plan.pk for _, _, a in terms):
             terms.append((f"t0.{q(plan.pk)}", False, plan.attributes[plan.pk]))
@@ -238,6 +239,23 @@ class OrgStore(WriteMixin):
             ors.append("(" + " AND ".join(ands) + ")")
         return ("(" + " OR ".join(ors) + ")" if ors else "0"), params
 
+    def _query_parts(
+        self,
+        plan: TablePlan,
+        filter: Node | None,
+        orderby: Sequence[tuple[str, bool]],
+        after: Sequence[object] | None,
+        caller: uuid.UUID | None,
+    ) -> tuple[str, list[object], str, list[tuple[str, bool, AttributeDef]]]:
+        terms = self._order_terms(plan, orderby)
+        where, params = self._where(plan, filter, caller)
+        if after is not None:
+            keyset, keyset_params = self._keyset(plan, terms, after)
+            where = f"{where} AND {keyset}"
+            params = [*params, *keyset_params]
+        order = ", ".join(f"{sql} {'DESC' if desc else 'ASC'}" for sql, desc, _ in terms)
+        return where, params, order, terms
+
     def query(
         self,
         entity: str,
@@ -255,13 +273,7 @@ class OrgStore(WriteMixin):
             EmulatorError: 400 for unknown names or type mismatches, 501 for unsupported filter features.
         """
         plan = self.plan(entity)
-        terms = self._order_terms(plan, orderby)
-        where, params = self._where(plan, filter, caller)
-        if after is not None:
-            keyset, keyset_params = self._keyset(plan, terms, after)
-            where = f"{where} AND {keyset}"
-            params = [*params, *keyset_params]
-        order = ", ".join(f"{sql} {'DESC' if desc else 'ASC'}" for sql, desc, _ in terms)
+        where, params, order, terms = self._query_parts(plan, filter, orderby, after, caller)
         select_plan = plan.select_plan(self._names(plan, select, [a.logical_name for _, _, a in terms]))
         sql = f"SELECT {select_plan.sql_columns} FROM {plan.table} AS t0 WHERE {where} ORDER BY {order}"
         if limit is not None:
@@ -269,6 +281,83 @@ class OrgStore(WriteMixin):
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return select_plan.decode(rows)
+
+    def _wire_names(
+        self, plan: TablePlan, columns: Sequence[str], extra: Sequence[str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        shown = tuple(resolve_stored(plan.entity, c).logical_name for c in columns)
+        hidden: dict[str, None] = {}
+        for name in ("versionnumber", *extra, plan.pk):
+            if name in plan.attributes:
+                hidden[name] = None
+        return shown, tuple(hidden)
+
+    def query_wire(
+        self,
+        entity: str,
+        *,
+        columns: Sequence[str],
+        filter: Node | None = None,
+        orderby: Sequence[tuple[str, bool]] = (),
+        after: Sequence[object] | None = None,
+        limit: int | None = None,
+        caller: uuid.UUID | None = None,
+    ) -> tuple[list[dict[str, Any]], list[object] | None]:
+        """Like :meth:`query`, but rows come JSON-ready for the Web API (the fast path for plain reads).
+
+        Each row is ``{"@odata.etag": 'W/"n"', <wire name>: <JSON value>, ...}`` with exactly ``columns`` (logical
+        or ``_x_value`` names, in output order): GUIDs and lookups as lower-case text, DateTime as
+        ``YYYY-MM-DDTHH:MM:SSZ``, DateOnly as ``YYYY-MM-DD``, money as an ``orjson.Fragment`` number with 4
+        decimals, multi-select as ``"1,2"``. Also returns the keyset for ``after=`` of the next page (the
+        :meth:`page_key` of the last row), or None when no rows came back.
+        """
+        plan = self.plan(entity)
+        where, params, order, terms = self._query_parts(plan, filter, orderby, after, caller)
+        shown, hidden = self._wire_names(plan, columns, [a.logical_name for _, _, a in terms])
+        wire_plan = plan.wire_plan(shown, hidden)
+        sql = f"SELECT {wire_plan.sql_columns} FROM {plan.table} AS t0 WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            raw = self._conn.execute(sql, params).fetchall()
+        if not raw:
+            return [], None
+        last = raw[-1]
+        key: list[object] = []
+        for _, _, attribute in terms:
+            value = last[wire_plan.hidden[attribute.logical_name]]
+            if attribute.is_lookup and value is not None:
+                value = self.primary_name_of(
+                    last[wire_plan.hidden[attribute.logical_name] + 1], uuid.UUID(value)
+                )
+            key.append(value)
+        return wire_plan.decode(raw), key
+
+    def changed_rows_wire(
+        self,
+        entity: str,
+        *,
+        columns: Sequence[str],
+        since: int,
+        upto: int,
+        after_version: int | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Like :meth:`changed_rows` with wire rows (see :meth:`query_wire`); also returns the last row's version."""
+        plan = self.plan(entity)
+        shown, hidden = self._wire_names(plan, columns, [])
+        wire_plan = plan.wire_plan(shown, hidden)
+        sql = (
+            f"SELECT {wire_plan.sql_columns} FROM {plan.table} AS t0 WHERE t0.versionnumber > ? "
+            "AND t0.versionnumber <= ? ORDER BY t0.versionnumber"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            raw = self._conn.execute(sql, (max(since, after_version or 0), upto)).fetchall()
+        if not raw:
+            return [], None
+        return wire_plan.decode(raw), int(raw[-1][wire_plan.hidden["versionnumber"]])
 
     def count(self, entity: str, filter: Node | None = None, *, caller: uuid.UUID | None = None) -> int:
         """Number of rows matching ``filter`` (no cap; the Web API layer applies the service's 5,000 cap)."""

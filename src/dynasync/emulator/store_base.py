@@ -22,7 +22,8 @@ from dynasync.emulator.store_persist import (
     key_from_json,
     relationship_from_json,
 )
-from dynasync.emulator.store_schema import TablePlan, column_ddl, q, stored_attributes, table_name
+from dynasync.emulator.store_plan import TablePlan
+from dynasync.emulator.store_schema import column_ddl, q, stored_attributes, table_name
 
 # Lookups to these tables are not indexed: deleting users, teams, units or currencies is rare, and each index
 # slows bulk inserts. Lookups between business tables are indexed (cascades, lambdas, related lists).

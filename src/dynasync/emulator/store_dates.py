@@ -124,8 +124,9 @@ def date_range(name: str, values: tuple[object, ...], now: dt.datetime) -> Range
         raise not_implemented(f"the fiscal-period query function Microsoft.Dynamics.CRM.{name}")
     now = now.astimezone(dt.UTC).replace(microsecond=0)
     today = now.date()
+    up_to_now = now + dt.timedelta(seconds=1)  # "last" ranges include the current second
     if name == "Last7Days":
-        return _day(today - dt.timedelta(days=7)), now
+        return _day(today - dt.timedelta(days=7)), up_to_now
     if name == "Next7Days":
         return now, _day(today + dt.timedelta(days=8))
     if name in NO_VALUE:
@@ -143,7 +144,7 @@ def date_range(name: str, values: tuple[object, ...], now: dt.datetime) -> Range
         return None, _shift(now, unit, -n)
     if name.startswith("LastX"):
         start = _shift(now, unit, -n) if unit == "Hours" else _day(_shift(now, unit, -n).date())
-        return start, now
+        return start, up_to_now
     end = (
         _shift(now, unit, n) if unit == "Hours" else _day(_shift(now, unit, n).date() + dt.timedelta(days=1))
     )

@@ -93,6 +93,14 @@ def resolve_column(entity: EntityDef, name: str) -> AttributeDef:
     raise property_not_found(entity, name)
 
 
+def resolve_stored(entity: EntityDef, name: str) -> AttributeDef:
+    """Like :func:`resolve_column` but also accepting a lookup's logical name (store API callers use those)."""
+    attribute = entity.attributes.get(name)
+    if attribute is not None and attribute.is_odata_property:
+        return attribute
+    return resolve_column(entity, name)
+
+
 @dataclass(slots=True)
 class Expr:
     """A compiled operand: SQL text and the storage kind (and column, when it is one)."""
@@ -305,7 +313,9 @@ class FilterCompiler:
         return f"({column.sql} LIKE {self._p(like)})"
 
     def _query_function(self, node: QueryFunction, entity: EntityDef, alias: str) -> str:
-        column = self._path([node.property], entity, alias)
+        # Query functions name columns by logical name (PropertyName='ownerid'); _x_value is accepted too.
+        attribute = resolve_stored(entity, node.property)
+        column = Expr(f"{alias}.{q(attribute.logical_name)}", storage_kind(attribute), attribute)
         name = node.name
         if name in DATE_FUNCTIONS:
             if column.kind not in (K_DATETIME, K_DATE):

@@ -1,7 +1,8 @@
 """How catalog columns map to SQLite columns: storage kinds, DDL, value encoding and row-decoding plans.
 
 Storage choices (chosen for speed and exact comparisons): GUIDs as lower-case text, money as integers scaled
-by 10^4 (Dataverse stores money with 4 decimals), DateTime as integer Unix seconds, DateOnly as ISO text,
+by 10^4 (Dataverse stores money with 4 decimals), DateTime as UTC ISO text with ``Z`` and second precision
+(sorts correctly and is already the wire form), DateOnly as ISO text,
 multi-select as sorted comma-separated text, booleans as 0/1, strings with ``COLLATE NOCASE`` (the service
 compares strings case-insensitively). A lookup ``x`` is two columns: ``x`` (target id) and ``x__t`` (target table).
 """
@@ -10,13 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from dynasync.emulator.catalog import AttributeDef, AttributeType, DateTimeBehavior, EntityDef
-from dynasync.emulator.values import LookupValue, Row
 
 MONEY_SCALE = 10_000
 _UTC = dt.UTC
@@ -105,7 +104,7 @@ _DDL_TYPES = {
     K_MONEY: "INTEGER",
     K_DECIMAL: "REAL",
     K_FLOAT: "REAL",
-    K_DATETIME: "INTEGER",
+    K_DATETIME: "TEXT",
     K_DATE: "TEXT",
     K_MULTI: "TEXT",
     K_LOOKUP: "TEXT",
@@ -155,16 +154,20 @@ def encode_decimal(value: object, precision: int | None = 10) -> float | None:
     return float(round(d, precision if precision is not None else 10))
 
 
-def encode_datetime(value: object) -> int | None:
-    """An aware datetime as whole Unix seconds (the service keeps second precision)."""
+def encode_datetime(value: object) -> str | None:
+    """An aware datetime as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (second precision, the service's wire form)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_UTC)
-        return int(value.timestamp() // 1)
+        elif value.utcoffset():
+            value = value.astimezone(_UTC)
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
     if isinstance(value, dt.date):
-        return int(dt.datetime(value.year, value.month, value.day, tzinfo=_UTC).timestamp())
+        return f"{value.isoformat()}T00:00:00Z"
     raise TypeError(f"not a datetime: {value!r}")
 
 
@@ -214,147 +217,3 @@ def encoder_for(attribute: AttributeDef) -> Callable[[object], Any]:
     if kind == K_FLOAT:
         return lambda v: None if v is None else float(v)  # type: ignore[arg-type]
     return lambda v: v
-
-
-# -- decoding (SQLite rows -> Python rows), generated per column set for speed ----------------------------
-
-_uuid_cache: dict[str, uuid.UUID] = {}
-_lookup_cache: dict[str, LookupValue] = {}
-_CACHE_LIMIT = 200_000
-
-
-def _lk(target: str, text: str) -> LookupValue:
-    """A cached LookupValue: lookup ids repeat a lot (owners, currency, business unit)."""
-    value = _lookup_cache.get(text)
-    if value is None or value[0] != target:
-        if len(_lookup_cache) > _CACHE_LIMIT:
-            _lookup_cache.clear()
-        value = LookupValue(target, uuid.UUID(text))
-        _lookup_cache[text] = value
-    return value
-
-
-def _multi(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(","))
-
-
-def _money(value: int) -> Decimal:
-    return Decimal(value).scaleb(-4)
-
-
-def _decimal(value: float) -> Decimal:
-    return Decimal(repr(value))
-
-
-def _datetime(value: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(value, _UTC)
-
-
-_DECODE_ENV: dict[str, object] = {
-    "U": uuid.UUID,
-    "LK": _lk,
-    "MU": _multi,
-    "MO": _money,
-    "DE": _decimal,
-    "DT": _datetime,
-    "DA": dt.date.fromisoformat,
-}
-_DECODE_EXPR = {
-    K_UUID: "U({v})",
-    K_MONEY: "MO({v})",
-    K_DECIMAL: "DE({v})",
-    K_DATETIME: "DT({v})",
-    K_DATE: "DA({v})",
-    K_MULTI: "MU({v})",
-    K_BOOL: "{v} != 0",
-}
-
-
-@dataclass(slots=True)
-class SelectPlan:
-    """The SQL column list for a set of attributes and the generated function decoding fetched tuples."""
-
-    names: tuple[str, ...]
-    sql_columns: str
-    decode: Callable[[list[tuple[Any, ...]]], list[Row]]
-    width: int
-
-
-def build_select_plan(entity: EntityDef, attributes: Sequence[AttributeDef], alias: str = "t0") -> SelectPlan:
-    """Generate the decoder for exactly these columns (called once per entity and column set, then cached)."""
-    sql: list[str] = []
-    items: list[str] = []
-    for attribute in attributes:
-        kind = storage_kind(attribute)
-        i = len(sql)
-        sql.append(f"{alias}.{q(attribute.logical_name)}")
-        key = repr(attribute.logical_name)
-        if kind == K_LOOKUP:
-            sql.append(f"{alias}.{q(attribute.logical_name + '__t')}")
-            items.append(f"{key}: None if (v := r[{i}]) is None else LK(r[{i + 1}], v)")
-        elif kind in _DECODE_EXPR:
-            expr = _DECODE_EXPR[kind].format(v="v")
-            items.append(f"{key}: None if (v := r[{i}]) is None else {expr}")
-        else:
-            items.append(f"{key}: r[{i}]")
-    source = "def decode(rows):\n    return [{" + ", ".join(items) + "} for r in rows]\n"
-    namespace: dict[str, Any] = dict(_DECODE_ENV)
-    exec(
-        compile(source, f"<decoder {entity.logical_name}>", "exec"), namespace
-    )  # generated from catalog names only
-    return SelectPlan(
-        names=tuple(a.logical_name for a in attributes),
-        sql_columns=", ".join(sql),
-        decode=namespace["decode"],
-        width=len(sql),
-    )
-
-
-@dataclass(slots=True)
-class TablePlan:
-    """Everything the store needs to read and write one table; rebuilt when columns are added."""
-
-    entity: EntityDef
-    table: str
-    pk: str
-    attributes: dict[str, AttributeDef]
-    kinds: dict[str, str]
-    encoders: dict[str, Callable[[object], Any]]
-    select_plans: dict[tuple[str, ...], SelectPlan] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, entity: EntityDef) -> TablePlan:
-        """Build the plan of an entity from its catalog definition."""
-        attributes = {a.logical_name: a for a in stored_attributes(entity)}
-        return cls(
-            entity=entity,
-            table=table_name(entity.logical_name),
-            pk=entity.primary_id,
-            attributes=attributes,
-            kinds={n: storage_kind(a) for n, a in attributes.items()},
-            encoders={n: encoder_for(a) for n, a in attributes.items() if not a.is_lookup},
-        )
-
-    def select_plan(self, names: tuple[str, ...]) -> SelectPlan:
-        """The cached select plan for these logical names (in this order)."""
-        plan = self.select_plans.get(names)
-        if plan is None:
-            plan = build_select_plan(self.entity, [self.attributes[n] for n in names])
-            self.select_plans[names] = plan
-        return plan
-
-    def encode(self, values: Mapping[str, object]) -> dict[str, object]:
-        """Encode store values into SQL column values (lookups become ``x`` and ``x__t``)."""
-        out: dict[str, object] = {}
-        for name, value in values.items():
-            if self.kinds[name] == K_LOOKUP:
-                if value is None:
-                    out[name] = None
-                    out[name + "__t"] = None
-                else:
-                    assert isinstance(value, LookupValue)
-                    out[name] = encode_uuid(value.id)
-                    out[name + "__t"] = value.entity
-            else:
-                out[name] = self.encoders[name](value)
-        return out

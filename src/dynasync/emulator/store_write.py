@@ -15,13 +15,12 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from dynasync.emulator.catalog import AttributeType, EntityDef
+from dynasync.emulator.catalog import EntityDef
 from dynasync.emulator.errors import EmulatorError
 from dynasync.emulator.store_base import StoreBase
-from dynasync.emulator.store_schema import K_LOOKUP, TablePlan, encode_uuid, q, table_name
+from dynasync.emulator.store_plan import TablePlan
+from dynasync.emulator.store_schema import encode_datetime, q, table_name
 from dynasync.emulator.values import LookupValue, Row
-
-_ADDRESS_PARTS = ("line1", "line2", "line3", "city", "stateorprovince", "postalcode", "country")
 
 
 def not_found(entity: EntityDef, row_id: object) -> EmulatorError:
@@ -40,15 +39,22 @@ def version_mismatch() -> EmulatorError:
 
 def compose_address(values: Mapping[str, object], n: int) -> str | None:
     """The ``addressN_composite`` text: street lines, then ``city, state postal``, then country (CRLF-separated)."""
+    get = values.get
     p = f"address{n}_"
-    lines = [str(values[p + part]) for part in ("line1", "line2", "line3") if values.get(p + part)]
-    city_line = ", ".join(str(values[p + k]) for k in ("city", "stateorprovince") if values.get(p + k))
-    if values.get(p + "postalcode"):
-        city_line = f"{city_line} {values[p + 'postalcode']}".strip()
+    lines = [str(v) for v in (get(p + "line1"), get(p + "line2"), get(p + "line3")) if v]
+    city, region, postal, country = (
+        get(p + "city"),
+        get(p + "stateorprovince"),
+        get(p + "postalcode"),
+        get(p + "country"),
+    )
+    city_line = f"{city}, {region}" if city and region else str(city or region or "")
+    if postal:
+        city_line = f"{city_line} {postal}".strip()
     if city_line:
         lines.append(city_line)
-    if values.get(p + "country"):
-        lines.append(str(values[p + "country"]))
+    if country:
+        lines.append(str(country))
     return "\r\n".join(lines) if lines else None
 
 
@@ -102,19 +108,16 @@ class WriteMixin(StoreBase):
 
     # -- derived columns --------------------------------------------------------------------------------
 
-    def _derive(self, e: EntityDef, row: dict[str, object], changed: set[str], cache: dict[Any, Any]) -> None:
+    def _derive(
+        self, plan: TablePlan, row: dict[str, object], changed: set[str], cache: dict[Any, Any]
+    ) -> None:
         """Recompute derived columns of ``row`` (a full row of store values) whose inputs are in ``changed``."""
-        attrs = e.attributes
-        if (
-            "fullname" in attrs
-            and not attrs["fullname"].valid_for_create
-            and changed & {"firstname", "lastname"}
-        ):
-            parts = [str(row[k]) for k in ("firstname", "lastname") if row.get(k)]
-            row["fullname"] = " ".join(parts) if parts else None
-        for n in (1, 2, 3):
-            composite = f"address{n}_composite"
-            if composite in attrs and any(f"address{n}_{p}" in changed for p in _ADDRESS_PARTS):
+        attrs = plan.attributes
+        if plan.computed_fullname and ("firstname" in changed or "lastname" in changed):
+            first, last = row.get("firstname"), row.get("lastname")
+            row["fullname"] = f"{first} {last}" if first and last else (first or last or None)
+        for n, composite, parts in plan.addresses:
+            if not parts.isdisjoint(changed):
                 row[composite] = compose_address(row, n)
         if "ownerid" in changed and "ownerid" in attrs:
             owner = row.get("ownerid")
@@ -129,7 +132,7 @@ class WriteMixin(StoreBase):
                         cache[key] = self._owner_business_unit(owner) or self._default_business_unit()
                     bu = cache[key]
                     row["owningbusinessunit"] = LookupValue("businessunit", bu) if bu else None
-        money = [a for a in attrs.values() if a.type == AttributeType.MONEY and a.attribute_of is None]
+        money = plan.money
         if money and "exchangerate" in attrs and "transactioncurrencyid" in attrs:
             currency = row.get("transactioncurrencyid")
             if "transactioncurrencyid" in changed:
@@ -151,6 +154,9 @@ class WriteMixin(StoreBase):
                         row[base] = None
                     else:
                         amount = value if isinstance(value, Decimal) else Decimal(str(value))
+                        amount = amount.quantize(
+                            Decimal(1).scaleb(-(attribute.precision or 2)), rounding=ROUND_HALF_UP
+                        )
                         row[base] = (amount / rate).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
     def _check_state(self, e: EntityDef, row: Mapping[str, object], row_id: uuid.UUID) -> None:
@@ -186,17 +192,15 @@ class WriteMixin(StoreBase):
 
     def _prepare_create(
         self,
-        e: EntityDef,
+        plan: TablePlan,
         values: Mapping[str, object],
         caller: uuid.UUID | None,
         row_id: uuid.UUID | None,
         cache: dict[Any, Any],
     ) -> dict[str, object]:
-        attrs = e.attributes
-        row: dict[str, object] = {}
-        for attribute in attrs.values():
-            if attribute.type == AttributeType.BOOLEAN and attribute.is_odata_property:
-                row[attribute.logical_name] = bool(attribute.default_value)
+        e = plan.entity
+        attrs = plan.attributes
+        row: dict[str, object] = dict(plan.bool_defaults)
         row.update(values)
         given = row.get(e.primary_id)
         if row_id is None:
@@ -233,30 +237,26 @@ class WriteMixin(StoreBase):
             self._check_state(e, row, row_id)
         if "versionnumber" in attrs:
             row["versionnumber"] = self._next_version()
-        self._derive(e, row, set(row), cache)
+        self._derive(plan, row, set(row), cache)
         return row
 
     def _insert(self, plan: TablePlan, rows: Sequence[Mapping[str, object]]) -> None:
-        names = list(plan.attributes)
-        columns: list[str] = []
-        for name in names:
-            columns.append(q(name))
-            if plan.kinds[name] == K_LOOKUP:
-                columns.append(q(name + "__t"))
-        sql = f"INSERT INTO {plan.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        params = []
+        present: set[str] = set()
         for row in rows:
-            encoded = plan.encode({k: v for k, v in row.items() if k in plan.attributes})
-            params.append(tuple(encoded.get(c.strip('"')) for c in columns))
+            present.update(row)
+        sql, encode = plan.insert_plan(tuple(n for n in plan.attributes if n in present))
         try:
-            self._conn.executemany(sql, params)
+            self._conn.executemany(sql, [encode(row) for row in rows])  # type: ignore[arg-type]
         except sqlite3.IntegrityError as exc:
             raise self._integrity_error(plan.entity, exc) from None
-        ids = [encode_uuid(row[plan.pk]) for row in rows]
-        self._conn.executemany(
-            "DELETE FROM ds_tombstones WHERE entity = ? AND id = ?",
-            [(plan.entity.logical_name, i) for i in ids],
-        )
+        if self._conn.execute(
+            "SELECT 1 FROM ds_tombstones WHERE entity = ? LIMIT 1", (plan.entity.logical_name,)
+        ).fetchone():
+            # A re-created id is a change again, not a delete.
+            self._conn.executemany(
+                "DELETE FROM ds_tombstones WHERE entity = ? AND id = ?",
+                [(plan.entity.logical_name, str(row[plan.pk])) for row in rows],
+            )
 
     def _integrity_error(self, e: EntityDef, exc: sqlite3.IntegrityError) -> EmulatorError:
         text = str(exc)
@@ -293,7 +293,7 @@ class WriteMixin(StoreBase):
         plan = self.plan(entity)
         with self.transaction():
             caller = caller if caller is not None else self._admin_caller()
-            row = self._prepare_create(e, values, caller, id, {})
+            row = self._prepare_create(plan, values, caller, id, {})
             self._insert(plan, [row])
             row_id = row[e.primary_id]
             assert isinstance(row_id, uuid.UUID)
@@ -309,12 +309,11 @@ class WriteMixin(StoreBase):
         System columns given in ``rows`` (``createdon``, ``modifiedon``, ``ownerid``, ``statecode``...) are kept,
         so seeds can spread creation times. Returns the number of rows inserted.
         """
-        e = self.entity_def(entity)
         plan = self.plan(entity)
         with self.transaction():
             caller = caller if caller is not None else self._admin_caller()
             cache: dict[Any, Any] = {}
-            prepared = [self._prepare_create(e, values, caller, None, cache) for values in rows]
+            prepared = [self._prepare_create(plan, values, caller, None, cache) for values in rows]
             self._insert(plan, prepared)
         return len(prepared)
 
@@ -367,7 +366,7 @@ class WriteMixin(StoreBase):
                 row["versionnumber"] = self._next_version()
                 changed.add("versionnumber")
             before = dict(row)
-            self._derive(e, row, changed, {})
+            self._derive(plan, row, changed, {})
             changed |= {k for k, v in row.items() if before.get(k) is not v}
             self._update_columns(plan, id, {k: row[k] for k in changed if k in plan.attributes})
             result = self._get_row(plan, id, None)
@@ -430,7 +429,7 @@ class WriteMixin(StoreBase):
                 lookup = relationship.referencing_attribute
                 stamp = ', "modifiedon" = ?' if "modifiedon" in child.attributes else ""
                 for child_id in children:
-                    params: list[object] = [int(now.timestamp())] if stamp else []
+                    params: list[object] = [encode_datetime(now)] if stamp else []
                     version = ', "versionnumber" = ?' if "versionnumber" in child.attributes else ""
                     if version:
                         params.append(self._next_version())

@@ -19,6 +19,7 @@ from dynasync.emulator.paging import (
     page_size,
 )
 from dynasync.emulator.serialize import (
+    column_plan,
     etag_of,
     output_columns,
     resolve_select,
@@ -36,14 +37,28 @@ MAX_EXPANDS = 15
 
 
 def names_resolver(ctx: Ctx) -> Any:
-    """A (table, id) -> primary name function for FormattedValue on lookups."""
+    """A (table, id) -> primary name function for FormattedValue on lookups (cached for the request)."""
     store = ctx.emulator.store
+    cache: dict[tuple[str, uuid.UUID], str | None] = ctx.names
 
     def resolve(entity: str, target: uuid.UUID) -> str | None:
-        name = store.primary_name_of(entity, target)
-        return None if name is None else str(name)
+        key = (entity, target)
+        if key not in cache:
+            name = store.primary_name_of(entity, target)
+            cache[key] = None if name is None else str(name)
+        return cache[key]
 
     return resolve
+
+
+def store_select(columns: list[AttributeDef], entity: EntityDef, expands: list[Any]) -> list[str]:
+    """Logical names the store must load for these output columns and expansions."""
+    names = [a.logical_name for a in columns]
+    for item in expands:
+        found = single_navigation(entity, item.navigation)
+        if found is not None:
+            names.append(found[0].logical_name)
+    return names
 
 
 def single_navigation(entity: EntityDef, nav: str) -> tuple[AttributeDef, str] | None:
@@ -73,7 +88,10 @@ def related_filter(relationship: RelationshipDef, parent_id: uuid.UUID) -> Node:
 def _fragment(select: list[str] | None, expands: list[Any]) -> str:
     parts = list(select or [])
     for item in expands:
-        parts.append(f"{item.navigation}{_fragment(item.select, item.expand) or '()'}")
+        if getattr(item, "ref", False):
+            parts.append(f"{item.navigation}/$ref")
+        else:
+            parts.append(f"{item.navigation}{_fragment(item.select, item.expand) or '()'}")
     return f"({','.join(parts)})" if parts else ""
 
 
@@ -98,7 +116,10 @@ def entity_json(
     ctx: Ctx, entity: EntityDef, row: Row, columns: list[AttributeDef], expands: list[Any]
 ) -> dict[str, Any]:
     """A row as JSON with its expansions appended."""
-    out = row_json(entity, row, columns, ctx.prefs, names_resolver(ctx))
+    plan = ctx.plans.get(id(columns))
+    if plan is None:
+        plan = ctx.plans[id(columns)] = column_plan(columns)
+    out = row_json(entity, row, columns, ctx.prefs, names_resolver(ctx), plan)
     for item in expands:
         out[item.navigation] = _expand(ctx, entity, row, item, out)
     return out
@@ -116,6 +137,8 @@ def _expand(ctx: Ctx, entity: EntityDef, row: Row, item: Any, out: dict[str, Any
         target = ctx.emulator.catalog.entity(target_name)
         if target is None:
             return None
+        if getattr(item, "ref", False):
+            return {"@odata.id": f"{ctx.base_url}{target.entity_set_name}({value.id})"}
         related = store.get(target_name, value.id)
         if related is None:
             return None
@@ -127,6 +150,10 @@ def _expand(ctx: Ctx, entity: EntityDef, row: Row, item: Any, out: dict[str, Any
             400,
             "0x80060888",
             f"Could not find a property named '{nav}' on type 'Microsoft.Dynamics.CRM.{entity.logical_name}'.",
+        )
+    if getattr(item, "ref", False):
+        raise EmulatorError(
+            400, "0x80060888", "Expand with $ref is only supported on lookup type navigation property."
         )
     target = ctx.emulator.catalog.entity(relationship.referencing_entity)
     if target is None:
@@ -231,7 +258,13 @@ def read_collection(ctx: Ctx, entity: EntityDef, *, base_filter: Node | None = N
     already = position.page * size if position is not None else 0
     limit = size if top is None else min(size, max(top - already, 0))
     rows = store.query(
-        entity.logical_name, filter=condition, orderby=order, after=after, limit=limit + 1, caller=ctx.caller
+        entity.logical_name,
+        filter=condition,
+        orderby=order,
+        after=after,
+        limit=limit + 1,
+        caller=ctx.caller,
+        select=store_select(columns, entity, expands) if selected is not None else None,
     )
     more = len(rows) > limit
     rows = rows[:limit]

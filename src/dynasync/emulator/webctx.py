@@ -100,6 +100,10 @@ class Ctx:
     prefs: Preferences
     content_ids: dict[str, str] = field(default_factory=dict)  # $batch: Content-ID -> entity URL
     created_url: str | None = None  # set by writes: the URL of the row created or updated
+    plans: dict[int, Any] = field(default_factory=dict)  # serialisation plans per column list (one request)
+    names: dict[Any, str | None] = field(
+        default_factory=dict
+    )  # primary names of lookup targets (one request)
 
     @classmethod
     def build(cls, emulator: Emulator, request: ODataRequest) -> Ctx:

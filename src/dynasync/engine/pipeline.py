@@ -12,6 +12,7 @@ from dynasync.engine.codec import payload_to_record, record_to_payload
 from dynasync.engine.context import RunContext
 from dynasync.engine.policy import field_policy
 from dynasync.engine.report import SynapseCounts
+from dynasync.engine.writeback import WRITE_KEY
 from dynasync.errors import CursorExpiredError, DynasyncError, RetriableError
 from dynasync.synapses.base import ChangeBatch, LookupRef, SourceRecord
 from dynasync.udm.store import StoreTx
@@ -160,6 +161,8 @@ class ReadPipeline:
                     if key not in outcomes or outcomes[key].action in ("unchanged", "echo"):
                         outcomes[key] = o
         self._count(outcomes.values(), retry=retry)
+        if self.binding.writes:
+            self._recheck_refused(tx, outcomes.values())
         held = 0
         for record, reason in failed:
             tx.quarantine(
@@ -229,6 +232,17 @@ class ReadPipeline:
             hash=echo.encode(merged),
         )
 
+    def _recheck_refused(self, tx: StoreTx, outcomes: Iterable[RowOutcome]) -> None:
+        """Queue for write-back the records where the policy kept the UDM value over this source's value.
+
+        Their UDM version did not move, so only this note makes the write-back send the winning value back.
+        """
+        syn, table = self.binding.synapse_name, self.binding.table
+        for o in outcomes:
+            if o.udm_id and any(not c.applied for c in o.changes):
+                reason = "the conflict policy kept the UDM value; it is written back to the source"
+                tx.quarantine(syn, table, WRITE_KEY + o.udm_id, reason, run_id=self.ctx.run_id, kind="write_recheck")
+
     def _count(self, outcomes: Iterable[RowOutcome], *, retry: bool) -> None:
         for o in outcomes:
             if o.action == "created":
@@ -261,14 +275,11 @@ class ReadPipeline:
         if self.binding.mapping.delete_to_udm:
             deleted = tx.apply_deletes(self.binding.entity, syn, table, external_ids, run_id=self.ctx.run_id)
             self.counts.deleted += len(deleted)
-        else:
-            links = tx.get_links(syn, table, external_ids)
-            for ext_id in links:
-                tx.unlink(syn, table, ext_id)
+        for ext_id in tx.get_links(syn, table, external_ids):
+            # The external row is gone: its link means nothing any more, and no delete is sent back to it.
+            tx.unlink(syn, table, ext_id)
+            if not self.binding.mapping.delete_to_udm:
                 self.counts.skipped += 1
-                self.counts.issue(
-                    "read",
-                    ext_id,
-                    "deleted in the source; UDM record kept and unlinked (deletes.to_udm is off)",
-                )
+                reason = "deleted in the source; UDM record kept and unlinked (deletes.to_udm is off)"
+                self.counts.issue("read", ext_id, reason)
         tx.release_quarantined(syn, table, list(external_ids))

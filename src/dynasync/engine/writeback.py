@@ -45,31 +45,54 @@ class WriteBack:
         self.ctx = ctx
         self.binding = binding
         self.counts: SynapseCounts = ctx.report.entity(binding.entity).counts(binding.synapse_name)
-        self.lowest_held: int | None = None
+        self.in_sync: list[str] = []  # UDM ids found already in sync while planning
 
     async def run(self) -> None:
-        """Write every record whose UDM version moved past what this destination is known to hold."""
+        """Write the records whose values this destination does not hold yet.
+
+        Candidates are the records held from earlier runs (failed, conflicted, waiting for a parent, or whose
+        source value the conflict policy refused) and every record whose UDM version moved past the write-back
+        watermark. Each is compared, field by field, with the fingerprint of what the destination holds (from
+        our reads and writes); only differing fields are sent. Held records stay held until they are in sync.
+        """
         syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
         store = self.ctx.store
+        size = max(1, min(self.ctx.options.write_chunk, 1000))
+        held = [
+            q.external_id.removeprefix(WRITE_KEY)
+            for q in store.list_quarantined(synapse=syn, stream=table)
+            if q.external_id.startswith(WRITE_KEY)
+        ]
+        for start in range(0, len(held), size):
+            part = held[start : start + size]
+            with store.transaction() as tx:
+                records = tx.get_many(entity, part)
+                vanished = [WRITE_KEY + i for i in part if i not in records]
+                if vanished:
+                    tx.release_quarantined(syn, table, vanished)
+                planned = self._plan(tx, list(records.values()))
+                if self.in_sync:
+                    tx.release_quarantined(syn, table, [WRITE_KEY + i for i in self.in_sync])
+            await self._write(planned)
+        done = set(held)
         state = store.get_state(syn, table)
         after = state.written_version if state is not None else 0
-        size = max(1, min(self.ctx.options.write_chunk, 1000))
         while True:
             with store.transaction() as tx:
-                page = list(
-                    itertools.islice(
-                        tx.iter_changed(entity, after_version=after, destination=syn, batch_size=size), size
-                    )
-                )
+                page = list(itertools.islice(tx.iter_changed(entity, after_version=after, batch_size=size), size))
                 if not page:
                     break
-                planned = self._plan(tx, page)
+                planned = self._plan(tx, [r for r in page if r.id not in done])
             after = page[-1].version
-            results = await self._send(planned)
-            with store.transaction() as tx:
-                self._record(tx, planned, results)
-                watermark = after if self.lowest_held is None else min(after, self.lowest_held - 1)
-                tx.put_written_version(syn, table, max(watermark, 0))
+            await self._write(planned, watermark=after)
+
+    async def _write(self, planned: Sequence[_Planned], watermark: int | None = None) -> None:
+        """Send planned writes, then record outcomes (and the watermark) in one transaction."""
+        results = await self._send(planned)
+        with self.ctx.store.transaction() as tx:
+            self._record(tx, planned, results)
+            if watermark is not None:
+                tx.put_written_version(self.binding.synapse_name, self.binding.table, watermark)
 
     # -- planning -------------------------------------------------------------------------------------------
     def _plan(self, tx: StoreTx, page: Sequence[UdmRecord]) -> list[_Planned]:
@@ -77,10 +100,11 @@ class WriteBack:
         links = tx.get_links_for_records(syn, entity, [r.id for r in page])
         targets = self._reference_links(tx, page)
         planned: list[_Planned] = []
+        self.in_sync = []
         for record in page:
             link = links.get(record.id)
             if record.deleted:
-                if link is not None and self.binding.mapping.delete_from_udm and not self._gone(link):
+                if link is not None and self.binding.mapping.delete_from_udm and not self._in_sync(link, record):
                     op = WriteOp(WriteKind.DELETE, table, id=link.external_id)
                     planned.append(_Planned(record, op, link.external_id, echo.decode(link.last_read_hash)))
                 continue
@@ -89,8 +113,7 @@ class WriteBack:
             current = echo.fingerprint(udm_values)
             changed = [f for f in sorted(udm_values) if base.get(f) != current[f]]
             if link is not None and not changed:
-                # Nothing this destination lacks: remember it is in sync, write nothing.
-                self._mark(tx, record, link.external_id, base, None, {})
+                self.in_sync.append(record.id)  # the destination holds these values (the change came from it)
                 continue
             references: dict[str, LookupRef | None] = {}
             scalars: dict[str, Any] = {}
@@ -109,18 +132,17 @@ class WriteBack:
                     else:
                         references[name] = LookupRef(ref_link.table, ref_link.external_id)
             if waiting:
-                self._hold(
-                    tx, record, "waiting for referenced record(s) to reach " + syn + ": " + ", ".join(waiting)
-                )
+                reason = f"waiting for referenced record(s) to reach {syn}: {', '.join(waiting)}"
+                self._hold(tx, record, reason, kind="write_pending")
                 continue
             out = self.binding.mapping.from_udm(scalars, references)
             if out.problems:
-                self._hold(tx, record, "; ".join(out.problems), failed=True)
+                self._hold(tx, record, "; ".join(out.problems), kind="write_failed")
                 continue
             new_fp = dict(base)
             new_fp.update({f: current[f] for f in changed})
             if not out.values:
-                self._mark(tx, record, link.external_id if link else None, new_fp, None, {})
+                self.in_sync.append(record.id)
                 continue
             if link is None:
                 ext_id = (
@@ -166,8 +188,9 @@ class WriteBack:
         )
 
     @staticmethod
-    def _gone(link: Link) -> bool:
-        return link.external_version == "deleted"
+    def _in_sync(link: Link, record: UdmRecord) -> bool:
+        # Set by the store when the delete came from this synapse, and by us after writing the delete.
+        return link.synced_version is not None and link.synced_version >= record.version
 
     # -- sending --------------------------------------------------------------------------------------------
     async def _send(self, planned: Sequence[_Planned]) -> list[WriteResult]:
@@ -205,7 +228,7 @@ class WriteBack:
             if result.ok and ext_id:
                 if op.kind is WriteKind.DELETE:
                     self.counts.written_deleted += 1
-                    self._mark(tx, item.record, ext_id, item.fingerprint, "deleted", op.values)
+                    self._mark(tx, item.record, ext_id, item.fingerprint, None, op.values)
                 else:
                     if item.creating:
                         self.counts.written_created += 1
@@ -216,11 +239,11 @@ class WriteBack:
                 outcome = "ok"
             elif result.conflict:
                 self.counts.write_conflicts += 1
-                self._note_held(item.record)
                 outcome = "conflict: the row changed in the destination; it is re-read and merged next run"
+                self._hold(tx, item.record, outcome, kind="write_conflict")
             else:
                 reason = f"{result.error_code or 'error'}: {result.error or 'rejected'}"
-                self._hold(tx, item.record, f"rejected by {syn}: {reason}", failed=True)
+                self._hold(tx, item.record, f"rejected by {syn}: {reason}", kind="write_failed")
                 outcome = "error: " + reason
             log.append(
                 WriteLogEntry(
@@ -257,25 +280,16 @@ class WriteBack:
             read_hash=text,
         )
 
-    def _note_held(self, record: UdmRecord) -> None:
-        if self.lowest_held is None or record.version < self.lowest_held:
-            self.lowest_held = record.version
-
-    def _hold(self, tx: StoreTx, record: UdmRecord, reason: str, *, failed: bool = False) -> None:
-        """Keep a record for the next run: the write-back watermark stays below it and it is reported."""
-        self._note_held(record)
-        if failed:
+    def _hold(self, tx: StoreTx, record: UdmRecord, reason: str, *, kind: str) -> None:
+        """Keep a record for the next run's write-back, and report it (conflicts are counted by the caller)."""
+        if kind == "write_failed":
             self.counts.write_failed += 1
-        else:
+            self.counts.issue("write", record.id, reason, kind="failed")
+        elif kind == "write_pending":
             self.counts.pending += 1
-        self.counts.issue("write", record.id, reason, kind="failed" if failed else "pending")
+            self.counts.issue("write", record.id, reason, kind="pending")
         tx.quarantine(
-            self.binding.synapse_name,
-            self.binding.table,
-            WRITE_KEY + record.id,
-            reason,
-            run_id=self.ctx.run_id,
-            kind="write_failed" if failed else "write_pending",
+            self.binding.synapse_name, self.binding.table, WRITE_KEY + record.id, reason, run_id=self.ctx.run_id, kind=kind
         )
 
 

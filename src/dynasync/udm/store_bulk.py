@@ -89,6 +89,9 @@ def insert_rows(
         return
     cols = [table.c[n] for n in names]
     convs = [converter(c, session.dialect) for c in cols]
+    if session.dialect == "postgresql":
+        _copy(session, table.name, names, _tuples(rows, names, convs))
+        return
     ph = _placeholder(session)
     sql = (
         f"INSERT INTO {_quote(session, table.name)} ({', '.join(_quote(session, n) for n in names)}) "
@@ -110,8 +113,44 @@ def update_rows(
     ph = _placeholder(session)
     all_names = [*names, *keys]
     convs = [converter(table.c[n], session.dialect) for n in all_names]
+    if session.dialect == "postgresql":
+        _update_via_copy(session, table, names, keys, _tuples(rows, all_names, convs))
+        return
     sql = (
         f"UPDATE {_quote(session, table.name)} SET {', '.join(f'{_quote(session, n)} = {ph}' for n in names)} "
         f"WHERE {' AND '.join(f'{_quote(session, k)} = {ph}' for k in keys)}"
     )
     session.conn.exec_driver_sql(sql, _tuples(rows, all_names, convs))
+
+
+def _copy(session: Session, table_name: str, names: Sequence[str], data: Sequence[Sequence[Any]]) -> None:
+    # COPY is several times faster than pipelined INSERTs; it runs on this transaction's own connection.
+    raw = session.conn.connection.driver_connection
+    assert raw is not None  # an open SQLAlchemy connection always holds its driver connection
+    columns = ", ".join(_quote(session, n) for n in names)
+    with raw.cursor() as cur, cur.copy(f"COPY {_quote(session, table_name)} ({columns}) FROM STDIN") as copy:
+        for row in data:
+            copy.write_row(row)
+
+
+def _update_via_copy(
+    session: Session, table: sa.Table, names: Sequence[str], keys: Sequence[str], data: Sequence[Sequence[Any]]
+) -> None:
+    # COPY the new values into a temporary table typed like the target, then one UPDATE ... FROM joins them.
+    global _temp_counter
+    _temp_counter += 1
+    temp = f"ds_bulk_{_temp_counter}"
+    target = _quote(session, table.name)
+    all_names = [*names, *keys]
+    cols = ", ".join(_quote(session, n) for n in all_names)
+    session.conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA"
+    )
+    _copy(session, temp, all_names, data)
+    sets = ", ".join(f"{_quote(session, n)} = s.{_quote(session, n)}" for n in names)
+    where = " AND ".join(f"t.{_quote(session, k)} = s.{_quote(session, k)}" for k in keys)
+    session.conn.exec_driver_sql(f"UPDATE {target} AS t SET {sets} FROM {temp} AS s WHERE {where}")
+    session.conn.exec_driver_sql(f"DROP TABLE {temp}")
+
+
+_temp_counter = 0

@@ -155,8 +155,13 @@ def hash_values(session: Session, entity: str, values: Mapping[str, Any]) -> str
 
 def coerce_values(info: t.EntityInfo, values: Mapping[str, Any]) -> dict[str, Any]:
     """Coerce values to their canonical form; raise StoreError naming the field for an unknown field or bad value."""
-    out: dict[str, Any] = {}
     coercers = info.coercers
+    try:
+        # Fast path (one comprehension per row); the loop below only runs to name the failing field.
+        return {name: coercers[name](value) for name, value in values.items()}
+    except (KeyError, ValueError, TypeError, ArithmeticError):
+        pass
+    out: dict[str, Any] = {}
     for name, value in values.items():
         fn = coercers.get(name)
         if fn is None:

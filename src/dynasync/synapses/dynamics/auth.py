@@ -322,7 +322,12 @@ class AuthCodeFlow:
         scopes = [self.config.delegated_scope]
         flow = await self._msal.call(
             lambda app: app.initiate_auth_code_flow(
-                scopes=scopes, redirect_uri=self.redirect_url, login_hint=login_hint, prompt=prompt
+                scopes=scopes,
+                redirect_uri=self.redirect_url,
+                login_hint=login_hint,
+                prompt=prompt,
+                # form_post keeps the authorization code out of URLs, browser history and proxy logs (RFC 9700).
+                response_mode="form_post",
             )
         )
         if "error" in flow:
@@ -333,7 +338,12 @@ class AuthCodeFlow:
         return PendingSignIn(str(flow["auth_uri"]), str(flow["state"]), sealed)
 
     async def complete(self, sealed: str, callback_query: Mapping[str, str]) -> SignedIn:
-        """Finish the sign-in with the query parameters the browser brought back to the redirect URL.
+        """Finish the sign-in with the fields the browser brought back to the redirect URL.
+
+        The sign-in uses ``response_mode=form_post``: Entra answers with a form the browser POSTs to the redirect
+        URL (``code``, ``state``, ``session_state`` or ``error``, ``error_description``); pass those form fields
+        (query parameters work too). Find ``sealed`` by the ``state`` field: a cross-site POST carries no
+        SameSite=Lax cookie.
 
         Raises:
             AuthFlowError: The callback does not belong to this sign-in, or it expired.

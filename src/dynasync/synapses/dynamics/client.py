@@ -9,20 +9,15 @@ typed error through :func:`.errors.from_dataverse_response`.
 from __future__ import annotations
 
 import asyncio
-import decimal
-import ipaddress
 import random
-import re
 import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import httpx
-import orjson
 
 from dynasync.synapses.dynamics.auth import TokenProvider
 from dynasync.synapses.dynamics.config import DynamicsConfig
@@ -41,105 +36,21 @@ from dynasync.synapses.dynamics.errors import (
 )
 from dynasync.synapses.dynamics.odata import prefer as compose_prefer
 from dynasync.synapses.dynamics.retry import AdaptiveLimiter, ClientCounters, RetryPolicy, backoff_delay
-
-__all__ = ["DataverseClient", "DataverseResponse", "Page", "Resolver"]
-
-Resolver = Callable[[str], Awaitable[list[str]]]
-"""Resolves a host name to IP address strings (injectable so tests need no DNS)."""
-
-_GUID_IN_URL = re.compile(
-    r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$"
+from dynasync.synapses.dynamics.wire import (
+    DataverseResponse,
+    Page,
+    PublicAddressGuard,
+    Resolver,
+    encode_json,
+    system_resolver,
 )
+
+__all__ = ["DataverseClient", "DataverseResponse", "Page", "Resolver", "encode_json"]
+
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 # Connection failures that prove the request never reached the server: safe to retry for any method.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _USER_AGENT = "dynasync/0.1 (Dataverse synapse)"
-
-
-@dataclass(frozen=True, slots=True)
-class DataverseResponse:
-    """A successful answer: status, headers and raw body."""
-
-    status: int
-    headers: httpx.Headers
-    body: bytes
-    url: str
-
-    def json(self) -> Any:
-        """Parse the body as JSON (``None`` for an empty body)."""
-        return orjson.loads(self.body) if self.body else None
-
-    @property
-    def entity_id(self) -> str | None:
-        """The GUID from ``OData-EntityId`` (or ``Location``) of a create/update/upsert, lower-case."""
-        for name in ("OData-EntityId", "Location"):
-            found = _GUID_IN_URL.search(self.headers.get(name, ""))
-            if found:
-                return found.group(1).lower()
-        return None
-
-    @property
-    def etag(self) -> str | None:
-        """The ``ETag`` header, e.g. ``W/"628460"``."""
-        value = self.headers.get("ETag")
-        return str(value) if value is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a collection: its rows and the links to go on with."""
-
-    rows: list[dict[str, Any]]
-    next_link: str | None
-    delta_link: str | None
-    body: dict[str, Any] = field(repr=False)
-    preference_applied: str | None = None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot send {type(value).__name__} as JSON")
-
-
-def encode_json(body: Any) -> bytes:
-    """Encode a request body: UUIDs as strings, aware datetimes in UTC with ``Z``, Decimals as numbers."""
-    return orjson.dumps(body, default=_json_default, option=orjson.OPT_UTC_Z)
-
-
-async def _system_resolver(host: str) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, 443, type=0)
-    return sorted({str(info[4][0]) for info in infos})
-
-
-class _PublicAddressGuard(httpx.AsyncBaseTransport):
-    """Refuses to connect when the org host resolves to a non-public address (DNS rebinding, internal names)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, resolver: Resolver, ttl: float = 300.0) -> None:
-        self._inner = inner
-        self._resolver = resolver
-        self._ttl = ttl
-        self._checked: dict[str, float] = {}
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        now = time.monotonic()
-        if self._checked.get(host, 0.0) < now:
-            try:
-                addresses = await self._resolver(host)
-            except OSError as exc:
-                raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
-            bad = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global]
-            if bad or not addresses:
-                raise HostRefusedError(
-                    f"{host} resolves to a non-public address ({', '.join(bad) or 'none'}); refusing to connect.",
-                    remedy="Check DNS for the Organization URL; Dataverse hosts always resolve to public addresses.",
-                )
-            self._checked[host] = now + self._ttl
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 class DataverseClient:
@@ -195,8 +106,8 @@ class DataverseClient:
             context = ssl.create_default_context(cafile=str(config.ca_bundle) if config.ca_bundle else None)
             inner = transport or httpx.AsyncHTTPTransport(verify=context, trust_env=False, limits=limits)
         else:
-            inner = _PublicAddressGuard(
-                transport or httpx.AsyncHTTPTransport(limits=limits), resolver or _system_resolver
+            inner = PublicAddressGuard(
+                transport or httpx.AsyncHTTPTransport(limits=limits), resolver or system_resolver
             )
         self._http = httpx.AsyncClient(
             transport=inner,

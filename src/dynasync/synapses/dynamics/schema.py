@@ -125,7 +125,9 @@ class DiscoveryResult:
         lines = [f"Discovered {len(self.streams)} tables."]
         lines += [untracked_note(table) for table in self.untracked]
         for table, columns in sorted(self.skipped_columns.items()):
-            lines.append(f"Table '{table}': columns not replicated (unsupported types): {', '.join(columns)}.")
+            lines.append(
+                f"Table '{table}': columns not replicated (unsupported types): {', '.join(columns)}."
+            )
         lines += self.notes
         return "\n".join(lines)
 
@@ -134,7 +136,8 @@ def untracked_note(table: str) -> str:
     """The activation warning for a table without change tracking, with the guide's remedy."""
     return (
         f"Table '{table}' does not have change tracking enabled: dynasync reads its changes by the modifiedon "
-        "watermark and finds deleted rows only by periodic id reconciliation. " + change_tracking_remedy(table)
+        "watermark and finds deleted rows only by periodic id reconciliation. "
+        + change_tracking_remedy(table)
     )
 
 
@@ -239,7 +242,9 @@ def build_column(
         options=_options(details.get("OptionSet")),
         targets=targets,
         navigation=nav,
-        required=level in ("SystemRequired", "ApplicationRequired") and creatable and not row.get("IsPrimaryId"),
+        required=level in ("SystemRequired", "ApplicationRequired")
+        and creatable
+        and not row.get("IsPrimaryId"),
         readable=bool(row.get("IsValidForRead", True)),
         creatable=creatable,
         updatable=bool(row.get("IsValidForUpdate")),
@@ -255,7 +260,9 @@ def _replicated(row: Mapping[str, Any]) -> bool:
 
 
 async def _cast_rows(client: DataverseClient, base: str, cast: str, options: str) -> dict[str, Any]:
-    body = await client.get_json(f"{base}/Attributes/{CAST}{cast}?{options}", headers={"Consistency": "Strong"})
+    body = await client.get_json(
+        f"{base}/Attributes/{CAST}{cast}?{options}", headers={"Consistency": "Strong"}
+    )
     return {str(item["LogicalName"]): item for item in body.get("value", [])}
 
 
@@ -287,7 +294,7 @@ async def read_table(client: DataverseClient, table: TableSummary) -> tuple[Stre
     tasks = [_cast_rows(client, base, cast, options) for cast, options in casts]
     needs_nav = bool(kinds & set(_LOOKUP_KINDS))
     results = await asyncio.gather(*tasks, _navigations(client, base) if needs_nav else _no_navigations())
-    navs: dict[str, dict[str, str]] = results[-1]  # type: ignore[assignment]
+    navs: dict[str, dict[str, str]] = results[-1]
     details: dict[str, dict[str, Any]] = {}
     for found in results[:-1]:
         for name, item in found.items():
@@ -354,11 +361,15 @@ async def discover(
     """
     summaries = await list_tables(client)
     chosen = _selected(summaries, tables)
-    result = DiscoveryResult(streams=[], collections={t.name: t.collection for t in summaries if t.collection})
+    result = DiscoveryResult(
+        streams=[], collections={t.name: t.collection for t in summaries if t.collection}
+    )
     if tables is not None:
         missing = sorted(set(tables) - {t.name for t in chosen})
         if missing:
-            result.notes.append(f"Tables not found in the org (or without an entity set): {', '.join(missing)}.")
+            result.notes.append(
+                f"Tables not found in the org (or without an entity set): {', '.join(missing)}."
+            )
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(table: TableSummary) -> tuple[StreamSpec, list[str]]:

@@ -250,7 +250,11 @@ def _table_drift(old: StreamSpec, new: StreamSpec) -> TableDrift:
         drift.table_changes.append(
             f"alternate keys {[list(k) for k in old.alternate_keys]} -> {[list(k) for k in new.alternate_keys]}"
         )
-    if (old.primary_id, old.primary_name, old.collection) != (new.primary_id, new.primary_name, new.collection):
+    if (old.primary_id, old.primary_name, old.collection) != (
+        new.primary_id,
+        new.primary_name,
+        new.collection,
+    ):
         drift.table_changes.append("primary id, primary name or entity set name changed")
     return drift
 

@@ -96,7 +96,9 @@ def from_json(column: ColumnSpec, raw: Any, lookup_table: str | None = None) -> 
     return str(raw)
 
 
-def record_from_row(stream: StreamSpec, row: Mapping[str, Any], columns: Iterable[ColumnSpec]) -> SourceRecord:
+def record_from_row(
+    stream: StreamSpec, row: Mapping[str, Any], columns: Iterable[ColumnSpec]
+) -> SourceRecord:
     """Turn one Web API row (with FormattedValue/lookuplogicalname annotations) into a :class:`SourceRecord`."""
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}

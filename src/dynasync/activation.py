@@ -1,0 +1,132 @@
+"""Step 6 "Make Synapse Active": replicate the Dynamics schema into the UDM, and keep it fresh ("refresh schema").
+
+Activation discovers the org's tables (columns, option sets, lookups, keys, change tracking), keeps the schema
+snapshot, optionally creates and publishes the default mapping, and creates the UDM entity tables of the
+published mapping, so users can query them with SQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dynasync import setup
+from dynasync.errors import ConfigError
+from dynasync.mapping import FileMappingRepository, MappingSpec, udm_entities
+from dynasync.synapses.base import StreamSpec
+from dynasync.synapses.dynamics.defaults import default_mapping
+from dynasync.synapses.dynamics.schema import DiscoveryResult, discover
+from dynasync.synapses.dynamics.schema_drift import (
+    SchemaDrift,
+    diff_schemas,
+    stream_from_dict,
+    stream_to_dict,
+)
+from dynasync.udm.store import open_store
+from dynasync.workspace import SynapseRecord, Workspace, now_iso, slug
+
+# The standard tables the default mapping covers (activation replicates every table unless told otherwise).
+DEFAULT_TABLES = ("account", "contact", "lead", "opportunity", "systemuser")
+
+
+@dataclass(slots=True)
+class ActivationReport:
+    """What activation did."""
+
+    synapse: str
+    tables: list[str]
+    untracked: list[str]
+    discovery_summary: str
+    mapping_version: int | None = None
+    udm_entities: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return dataclasses.asdict(self)
+
+
+def mapping_repository(ws: Workspace, record: SynapseRecord) -> FileMappingRepository:
+    """The draft/published mapping files of a synapse."""
+    return FileMappingRepository(ws.settings.mappings_dir, slug(record.name))
+
+
+def load_streams(ws: Workspace, record: SynapseRecord) -> list[StreamSpec]:
+    """The schema snapshot taken at activation; ConfigError before activation."""
+    data = ws.load_schema(record)
+    if data is None:
+        raise ConfigError(
+            f"Synapse {record.name!r} has no schema yet.",
+            remedy="Activate it first: `dynasync synapse activate` (Step 6).",
+        )
+    return [stream_from_dict(item) for item in data]
+
+
+async def discover_schema(
+    ws: Workspace, record: SynapseRecord, tables: Sequence[str] | None
+) -> DiscoveryResult:
+    """Read the org's schema: the named tables, or every table when ``tables`` is None or ``["*"]``."""
+    wanted = None if not tables or "*" in tables else list(tables)
+    async with setup.open_client(ws, record) as client:
+        return await discover(client, tables=wanted)
+
+
+async def activate(
+    ws: Workspace,
+    record: SynapseRecord,
+    *,
+    use_default_mapping: bool,
+    tables: Sequence[str] | None = None,
+) -> ActivationReport:
+    """Replicate the schema into the UDM and make the synapse active.
+
+    Raises:
+        AuthError: The synapse is not authenticated (or its tokens were refused), with the remedy.
+        MappingValidationError: The published mapping does not fit the discovered schema.
+    """
+    result = await discover_schema(ws, record, tables)
+    ws.save_schema(record, [stream_to_dict(s) for s in result.streams])
+    report = ActivationReport(
+        synapse=record.name,
+        tables=sorted(s.name for s in result.streams),
+        untracked=list(result.untracked),
+        discovery_summary=result.summary(),
+    )
+    repo = mapping_repository(ws, record)
+    if use_default_mapping:
+        spec = dataclasses.replace(default_mapping(result.streams), synapse=repo.synapse)
+        repo.save_draft(spec)
+        report.mapping_version = repo.publish(result.streams, summary="default mapping")
+        report.notes.extend(spec.notes)
+    published = repo.published()
+    if published is not None:
+        report.udm_entities = ensure_udm_entities(ws, published, result.streams)
+    elif not use_default_mapping:
+        report.notes.append(
+            "No mapping is published yet: write one (`dynasync mapping edit`) and publish it, "
+            "or activate with --default-mapping."
+        )
+    record.status = "active"
+    record.activated_at = now_iso()
+    ws.save(record)
+    return report
+
+
+def ensure_udm_entities(ws: Workspace, spec: MappingSpec, streams: Sequence[StreamSpec]) -> list[str]:
+    """Create (or extend) the UDM entity tables of a mapping (sized from the schema); returns the entity names."""
+    entities = udm_entities(spec, streams)
+    with open_store(ws.settings.resolved_udm_url()) as store:
+        for entity in entities:
+            store.ensure_entity(entity)
+    return [e.name for e in entities]
+
+
+async def refresh_schema(ws: Workspace, record: SynapseRecord) -> SchemaDrift:
+    """Re-read the schema of the replicated tables, report drift, and keep the new snapshot."""
+    old = load_streams(ws, record)
+    result = await discover_schema(ws, record, [s.name for s in old])
+    drift = diff_schemas(old, result.streams)
+    ws.save_schema(record, [stream_to_dict(s) for s in result.streams])
+    return drift

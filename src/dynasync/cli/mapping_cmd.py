@@ -1,0 +1,135 @@
+"""``dynasync mapping ...``: Sync Studio mappings as YAML (config as code): show, edit, validate, publish."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Sequence
+
+import typer
+
+from dynasync.cli.context import state_of
+from dynasync.cli.output import Output, reported
+from dynasync.errors import MappingError
+from dynasync.mapping import MappingValidationError
+
+app = typer.Typer(help="Sync Studio mappings (YAML, draft and published versions).", no_args_is_help=True)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    draft: bool = typer.Option(False, "--draft", help="Show the draft instead of the published mapping."),
+    default: bool = typer.Option(
+        False, "--default", help="Show the default mapping for the replicated schema."
+    ),
+) -> None:
+    """Print the published mapping (or the draft, or the default one) as YAML."""
+    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.mapping import dump_mapping
+    from dynasync.synapses.dynamics.defaults import default_mapping_yaml
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        repo = mapping_repository(state.workspace, record)
+        if default:
+            text = default_mapping_yaml(load_streams(state.workspace, record))
+        else:
+            spec = repo.draft() if draft else repo.published()
+            if spec is None:
+                from dynasync.errors import ConfigError
+
+                which = "draft" if draft else "published mapping"
+                raise ConfigError(
+                    f"Synapse {record.name!r} has no {which}.",
+                    remedy="Activate with --default-mapping, or write one with `dynasync mapping edit`.",
+                )
+            text = dump_mapping(spec)
+        out.emit({"yaml": text}, lambda: print(text, end=""))  # noqa: T201
+
+
+@app.command("edit")
+def edit(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+) -> None:
+    """Open the draft mapping in $EDITOR (created from the published or default mapping), then validate it."""
+    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.mapping import validate_mapping
+    from dynasync.synapses.dynamics.defaults import default_mapping
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        repo = mapping_repository(state.workspace, record)
+        streams = load_streams(state.workspace, record)
+        if not repo.draft_path.exists():
+            import dataclasses
+
+            base = repo.published() or dataclasses.replace(default_mapping(streams), synapse=repo.synapse)
+            repo.save_draft(base)
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        subprocess.run([*shlex.split(editor), str(repo.draft_path)], check=False)
+        draft = repo.draft()
+        problems = validate_mapping(draft, streams) if draft else []
+        _report_problems(out, problems, str(repo.draft_path))
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+) -> None:
+    """Validate the draft mapping against the replicated schema; report every problem with its location."""
+    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.mapping import validate_mapping
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        repo = mapping_repository(state.workspace, record)
+        draft = repo.draft()
+        if draft is None:
+            from dynasync.errors import ConfigError
+
+            raise ConfigError(
+                f"Synapse {record.name!r} has no draft mapping.", remedy="Run `dynasync mapping edit`."
+            )
+        problems = validate_mapping(draft, load_streams(state.workspace, record))
+        _report_problems(out, problems, str(repo.draft_path))
+
+
+def _report_problems(out: Output, problems: Sequence[MappingError], path: str) -> None:
+    if problems:
+        raise MappingValidationError(list(problems))
+    out.emit({"valid": True, "path": path}, lambda: out.say(f"[green]Valid:[/] {path}"))
+
+
+@app.command("publish")
+def publish(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    summary: str = typer.Option("", "--summary", "-m", help="What changed."),
+) -> None:
+    """Validate the draft and publish it as the next version (only published mappings run)."""
+    from dynasync.activation import ensure_udm_entities, load_streams, mapping_repository
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        repo = mapping_repository(state.workspace, record)
+        streams = load_streams(state.workspace, record)
+        version = repo.publish(streams, summary=summary)
+        published = repo.published()
+        entities = ensure_udm_entities(state.workspace, published, streams) if published else []
+        out.emit(
+            {"version": version, "udm_entities": entities},
+            lambda: out.say(f"[green]Published version {version}.[/] UDM entities: {', '.join(entities)}"),
+        )

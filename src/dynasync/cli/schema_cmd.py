@@ -1,0 +1,93 @@
+"""``dynasync schema ...``: show the replicated Dynamics schema, refresh it and report drift."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from dynasync.cli.context import state_of
+from dynasync.cli.output import reported
+
+app = typer.Typer(help="The Dynamics schema replicated at activation.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    table: str | None = typer.Argument(None, help="Show this table's columns (default: list tables)."),
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+) -> None:
+    """List replicated tables, or one table's columns with types, option sets and lookup targets."""
+    from dynasync.activation import load_streams
+    from dynasync.synapses.dynamics.schema_drift import stream_to_dict
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        streams = {s.name: s for s in load_streams(state.workspace, record)}
+        if table is None:
+            rows = [
+                {
+                    "table": s.name,
+                    "collection": s.collection,
+                    "columns": len(s.columns),
+                    "change_tracking": s.change_tracking,
+                }
+                for s in sorted(streams.values(), key=lambda s: s.name)
+            ]
+
+            def human_tables() -> None:
+                for row in rows:
+                    tracked = "" if row["change_tracking"] else "  (change tracking OFF)"
+                    out.say(f"{row['table']:<28} {row['columns']:>4} columns{tracked}")
+
+            out.emit(rows, human_tables)
+            return
+        if table not in streams:
+            from dynasync.errors import ConfigError
+
+            raise ConfigError(
+                f"Table {table!r} is not in the replicated schema.",
+                remedy=f"Known tables: {', '.join(sorted(streams))}. Refresh with `dynasync schema refresh`.",
+            )
+        stream = streams[table]
+
+        def human_columns() -> None:
+            out.say(f"[bold]{stream.name}[/] ({stream.collection}), primary id {stream.primary_id}")
+            for column in sorted(stream.columns.values(), key=lambda c: c.name):
+                extra = ""
+                if column.options:
+                    extra = " options " + ", ".join(f"{v}={label}" for v, label in column.options[:8])
+                if column.targets:
+                    extra = " -> " + "|".join(column.targets)
+                out.say(f"  {column.name:<32} {column.type.value:<11}{extra}")
+
+        out.emit(stream_to_dict(stream), human_columns)
+
+
+@app.command("refresh")
+def refresh(
+    ctx: typer.Context,
+    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+) -> None:
+    """Re-read the schema and report drift: added, removed and retyped tables and columns."""
+    from dynasync.activation import refresh_schema
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        drift = asyncio.run(refresh_schema(state.workspace, record))
+
+        def human() -> None:
+            out.say(drift.summary())
+            if drift.breaking:
+                out.say(
+                    "[yellow]These changes can break the mapping:[/] "
+                    + ", ".join(drift.breaking)
+                    + ". Run `dynasync mapping validate`."
+                )
+
+        out.emit(drift.to_dict(), human)

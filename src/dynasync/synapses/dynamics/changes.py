@@ -1,0 +1,286 @@
+"""Reading changes: full loads and delta syncs through change tracking, or a ``modifiedon`` watermark without it.
+
+Every page becomes one :class:`ChangeBatch` whose cursor is valid once that page is committed: mid-load it holds
+the page's ``@odata.nextLink`` (its skiptoken is self-contained), on the last page the ``@odata.deltaLink`` (or the
+new watermark). An expired delta token falls back to a full reload that also reconciles deletes; a keys-only scan
+of the table (``$select=<pk>``) provides ``reconcile_ids`` on the last batch, so a resumed load stays correct.
+
+Cursor (JSON, opaque to the engine)::
+
+    {"v": 1, "mode": "tracked", "url": <nextLink|deltaLink|null>, "full": bool, "reconcile": bool,
+     "select": <column signature>}
+    {"v": 1, "mode": "watermark", "url": <nextLink|null>, "since": <iso|null>, "seen": [<pk at since>...],
+     "start_since": ..., "start_seen": [...] (mid-run only), "runs": int, "full": bool, "reconcile": bool,
+     "select": <column signature>}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any
+
+from dynasync.errors import FatalSourceError
+from dynasync.synapses.base import ChangeBatch, ColumnSpec, SourceRecord, StreamSpec
+from dynasync.synapses.dynamics.client import DataverseClient, Page
+from dynasync.synapses.dynamics.errors import ChangeTrackingDisabledError, DeltaTokenExpiredError
+from dynasync.synapses.dynamics.odata import compare, query
+from dynasync.synapses.dynamics.values import ANNOTATIONS, read_columns, record_from_row, wire_name
+
+__all__ = ["CURSOR_VERSION", "ChangeReader", "request_reconcile"]
+
+CURSOR_VERSION = 1
+_DELETED = "$deletedEntity"
+
+
+def request_reconcile(cursor: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``cursor`` marked so the next read ends with a keys-only scan that sets ``reconcile_ids``."""
+    marked = dict(cursor or {})
+    marked["reconcile"] = True
+    return marked
+
+
+def _signature(columns: list[ColumnSpec]) -> str:
+    text = ",".join(sorted(wire_name(c) for c in columns))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ChangeReader:
+    """Reads a table's changes page by page.
+
+    Args:
+        client: The Web API client.
+        page_size: ``odata.maxpagesize`` for data pages (at most 5000).
+        key_page_size: Page size of the keys-only reconciliation scan.
+        reconcile_every: Tables without change tracking run an id reconciliation every N runs (0: only on
+            demand, see :func:`request_reconcile`).
+    """
+
+    def __init__(
+        self,
+        client: DataverseClient,
+        *,
+        page_size: int = 5000,
+        key_page_size: int = 5000,
+        reconcile_every: int = 24,
+    ) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.key_page_size = key_page_size
+        self.reconcile_every = reconcile_every
+
+    async def read(
+        self, stream: StreamSpec, cursor: Mapping[str, Any] | None
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        """Yield change batches of ``stream`` from ``cursor`` on (None: a full load)."""
+        columns = read_columns(stream)
+        state = dict(cursor or {})
+        notes: list[str] = []
+        signature = _signature(columns)
+        mode = "tracked" if stream.change_tracking else "watermark"
+        known = state.get("v") == CURSOR_VERSION and bool(state.get("mode"))
+        if known and state.get("mode") != mode:
+            notes.append(
+                f"Table '{stream.name}': change tracking is now {'on' if stream.change_tracking else 'off'}; "
+                "reloading in full and reconciling deletes."
+            )
+            state = {"reconcile": True}
+        elif known and state.get("select") != signature:
+            notes.append(f"Table '{stream.name}': the read columns changed; reloading in full.")
+            state = {"reconcile": True}
+        elif not known:
+            state = {"reconcile": bool(state.get("reconcile"))}
+        if mode == "tracked":
+            generator = self._tracked(stream, columns, signature, state, notes)
+        else:
+            generator = self._watermark(stream, columns, signature, state, notes)
+        async for batch in generator:
+            yield batch
+
+    # -- change tracking --------------------------------------------------------------------------------------
+
+    def _initial_url(self, stream: StreamSpec, columns: list[ColumnSpec]) -> str:
+        return f"{stream.collection}?{query(select_=[wire_name(c) for c in columns])}"
+
+    async def _tracked(
+        self,
+        stream: StreamSpec,
+        columns: list[ColumnSpec],
+        signature: str,
+        state: dict[str, Any],
+        notes: list[str],
+    ) -> AsyncIterator[ChangeBatch]:
+        url = state.get("url") or self._initial_url(stream, columns)
+        full = bool(state.get("full", True)) if state.get("url") else True
+        reconcile = bool(state.get("reconcile"))
+        try:
+            async for batch in self._tracked_pages(stream, columns, signature, url, full, reconcile, notes):
+                yield batch
+            return
+        except DeltaTokenExpiredError as error:
+            if full:
+                raise
+            notes.append(
+                f"Table '{stream.name}': the change-tracking token expired ({error.message}); reloading in "
+                "full and marking rows deleted meanwhile."
+            )
+        except ChangeTrackingDisabledError as error:
+            notes.append(
+                f"Table '{stream.name}': change tracking is not enabled ({error.message}); syncing by the "
+                f"modifiedon watermark instead. {error.remedy or ''}".strip()
+            )
+            async for batch in self._watermark(stream, columns, signature, {"reconcile": True}, notes):
+                yield batch
+            return
+        initial = self._initial_url(stream, columns)
+        async for batch in self._tracked_pages(stream, columns, signature, initial, True, True, notes):
+            yield batch
+
+    async def _tracked_pages(
+        self,
+        stream: StreamSpec,
+        columns: list[ColumnSpec],
+        signature: str,
+        url: str,
+        full: bool,
+        reconcile: bool,
+        notes: list[str],
+    ) -> AsyncIterator[ChangeBatch]:
+        pages = self.client.iter_pages(
+            url, maxpagesize=self.page_size, annotations=ANNOTATIONS, track_changes=True, table=stream.name
+        )
+        async for page in pages:
+            upserts, deletes = self._split(stream, columns, page)
+            base = {"v": CURSOR_VERSION, "mode": "tracked", "select": signature}
+            if page.next_link:
+                cursor = {**base, "url": page.next_link, "full": full, "reconcile": reconcile}
+                yield self._batch(stream, upserts, deletes, cursor, notes, full_load=full)
+                continue
+            if not page.delta_link:
+                raise FatalSourceError(
+                    f"Dataverse returned the last change-tracking page of '{stream.name}' without a deltaLink.",
+                    remedy="Delta sync cannot continue without it; check that change tracking is enabled.",
+                )
+            ids = await self.all_ids(stream) if reconcile else None
+            cursor = {**base, "url": page.delta_link, "full": False, "reconcile": False}
+            yield self._batch(stream, upserts, deletes, cursor, notes, full_load=full, last=True, ids=ids)
+
+    def _split(
+        self, stream: StreamSpec, columns: list[ColumnSpec], page: Page
+    ) -> tuple[list[SourceRecord], list[str]]:
+        upserts: list[SourceRecord] = []
+        deletes: list[str] = []
+        for row in page.rows:
+            context = str(row.get("@odata.context") or "")
+            if context.endswith(_DELETED) or (
+                "reason" in row and "id" in row and stream.primary_id not in row
+            ):
+                deletes.append(str(row["id"]).lower())
+            else:
+                upserts.append(record_from_row(stream, row, columns))
+        return upserts, deletes
+
+    @staticmethod
+    def _batch(
+        stream: StreamSpec,
+        upserts: list[SourceRecord],
+        deletes: list[str],
+        cursor: dict[str, Any],
+        notes: list[str],
+        *,
+        full_load: bool,
+        last: bool = False,
+        ids: frozenset[str] | None = None,
+    ) -> ChangeBatch:
+        batch = ChangeBatch(
+            stream=stream.name,
+            upserts=upserts,
+            deletes=deletes,
+            cursor=cursor,
+            full_load=full_load,
+            last=last,
+            reconcile_ids=ids,
+            notes=tuple(notes),
+        )
+        notes.clear()  # each note is reported once, on the first batch after it arose
+        return batch
+
+    # -- keys-only reconciliation -----------------------------------------------------------------------------
+
+    async def all_ids(self, stream: StreamSpec) -> frozenset[str]:
+        """Every primary id the table has now (``$select=<pk>``, all pages)."""
+        ids: set[str] = set()
+        url = f"{stream.collection}?{query(select_=[stream.primary_id])}"
+        async for page in self.client.iter_pages(url, maxpagesize=self.key_page_size, table=stream.name):
+            ids.update(str(row[stream.primary_id]).lower() for row in page.rows)
+        return frozenset(ids)
+
+    # -- modifiedon watermark -----------------------------------------------------------------------------------
+
+    def _watermark_url(self, stream: StreamSpec, columns: list[ColumnSpec], since: str | None) -> str:
+        select = [wire_name(c) for c in columns]
+        pk = stream.primary_id
+        if "modifiedon" not in stream.columns:
+            return f"{stream.collection}?{query(select_=select, orderby=[(pk, False)])}"
+        # "ge", not "gt": rows sharing the watermark's second (or committed late within it) are read again and
+        # dropped by id (the cursor's "seen"), so none is lost and none repeats run after run.
+        filter_ = compare("modifiedon", "ge", _parse_time(since)) if since else None
+        text = query(select_=select, filter_=filter_, orderby=[("modifiedon", False), (pk, False)])
+        return f"{stream.collection}?{text}"
+
+    async def _watermark(
+        self,
+        stream: StreamSpec,
+        columns: list[ColumnSpec],
+        signature: str,
+        state: dict[str, Any],
+        notes: list[str],
+    ) -> AsyncIterator[ChangeBatch]:
+        runs = int(state.get("runs", 0))
+        resuming = bool(state.get("url"))
+        # The watermark this run started from filters every page of the run, also after a resume.
+        start_since = state.get("start_since") if resuming else state.get("since")
+        start_seen = set((state.get("start_seen") if resuming else state.get("seen")) or ())
+        since: str | None = state.get("since")
+        seen = set(state.get("seen") or ())
+        full = bool(state.get("full", True)) if resuming else not since
+        timed = "modifiedon" in stream.columns
+        reconcile = bool(state.get("reconcile")) or not timed
+        if self.reconcile_every and (runs + 1) % self.reconcile_every == 0 and since:
+            reconcile = True
+        url = state.get("url") or self._watermark_url(stream, columns, since)
+        base = {"v": CURSOR_VERSION, "mode": "watermark", "select": signature}
+        pages = self.client.iter_pages(
+            url, maxpagesize=self.page_size, annotations=ANNOTATIONS, table=stream.name
+        )
+        async for page in pages:
+            upserts, _ = self._split(stream, columns, page)
+            if timed:
+                fresh = []
+                for record in upserts:
+                    stamp = record.modified_on.isoformat() if record.modified_on else None
+                    if stamp is not None and stamp == start_since and record.id in start_seen:
+                        continue  # read by an earlier run at the same watermark second
+                    fresh.append(record)
+                    if stamp is not None and (since is None or _parse_time(stamp) > _parse_time(since)):
+                        since, seen = stamp, {record.id}
+                    elif stamp is not None and stamp == since:
+                        seen.add(record.id)
+                upserts = fresh
+            progress = {"since": since, "seen": sorted(seen), "runs": runs}
+            if page.next_link:
+                cursor = {**base, "url": page.next_link, **progress, "full": full, "reconcile": reconcile}
+                cursor.update(start_since=start_since, start_seen=sorted(start_seen))
+                yield self._batch(stream, upserts, [], cursor, notes, full_load=full)
+                continue
+            ids = await self.all_ids(stream) if reconcile else None
+            if not timed:
+                progress.update(since=None, seen=[])
+            cursor = {**base, "url": None, **progress, "runs": runs + 1, "full": False, "reconcile": False}
+            yield self._batch(stream, upserts, [], cursor, notes, full_load=full, last=True, ids=ids)
+
+
+def _parse_time(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

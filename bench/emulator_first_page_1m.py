@@ -9,12 +9,12 @@ from typing import Any
 from bench.common import (
     ACCOUNT_SELECT,
     PAGE,
-    EmulatorProcess,
     Result,
     bare_client,
     client_credentials_token,
     iter_pages,
 )
+from bench.emuproc import EmulatorProcess
 
 NAME = "emulator_first_page_1m"
 TITLE = "Emulator first page: 1,000,000 accounts in a SQLite file, 5000-row pages over loopback HTTPS"

@@ -10,7 +10,6 @@ from typing import Any
 from bench.common import (
     ACCOUNT_SELECT,
     PAGE,
-    EmulatorProcess,
     PagingRun,
     Result,
     Served,
@@ -19,6 +18,7 @@ from bench.common import (
     fetch_static,
     page_all,
 )
+from bench.emuproc import EmulatorProcess, emulator_for
 
 NAME = "emulator_paging"
 TITLE = "Emulator paging: bare client, 100,000 accounts, odata.maxpagesize=5000"
@@ -40,11 +40,21 @@ def page_accounts(served: Served, *, select: bool = True, verify_ids: bool = Fal
         )
 
 
-def core(rows: int, *, tls_dir: str, plain: bool = True, all_columns: bool = True) -> dict[str, Any]:
-    """Seed, serve and page; returns the paging runs (TLS with $select, TLS all columns, plain with $select)."""
-    with EmulatorProcess(accounts=rows, contacts=min(CONTACTS, rows), tls_dir=tls_dir) as emulator:
+def core(
+    rows: int,
+    *,
+    tls_dir: str,
+    plain: bool = True,
+    all_columns: bool = True,
+    emulator: EmulatorProcess | None = None,
+) -> dict[str, Any]:
+    """Seed, serve and page; returns the paging runs (TLS with $select, TLS all columns, plain with $select).
+
+    ``emulator``: an already running one (tests share one); its current accounts are the expected rows.
+    """
+    with emulator_for(emulator, accounts=rows, contacts=min(CONTACTS, rows), tls_dir=tls_dir) as emulator:
         served = emulator.served
-        out: dict[str, Any] = {"seed_seconds": served.seed_seconds, "seeded": served.rows["account"]}
+        out: dict[str, Any] = {"seed_seconds": served.seed_seconds, "seeded": emulator.count()}
         out["tls_select"] = page_accounts(served, verify_ids=True)
         if all_columns:
             out["tls_all"] = page_accounts(served, select=False)

@@ -21,6 +21,10 @@ from bench.common import REPO, Metric, Result
 REGISTRY: dict[str, str] = {
     "emulator_paging": "bench.emulator_paging",
     "emulator_first_page_1m": "bench.emulator_first_page_1m",
+    "sync_full_100k": "bench.sync_full_100k",
+    "sync_incremental_1pct": "bench.sync_incremental_1pct",
+    "writeback_10k": "bench.writeback_10k",
+    "sync_memory_1m": "bench.sync_memory_1m",
 }
 DOC = REPO / "docs" / "benchmarks.md"
 _BLOCK = re.compile(r"<!-- bench-result (\{.*?\}) -->", re.S)

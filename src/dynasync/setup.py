@@ -127,8 +127,12 @@ async def begin_sign_in(ws: Workspace, record: SynapseRecord) -> tuple[AuthCodeF
     """Step 5, first half: the Microsoft sign-in URL to open (errors Entra shows on its own page are raised)."""
     config = config_for(ws, record)
     flow = AuthCodeFlow(config, token_cache(ws, record), ws.box)
-    pending = await flow.begin()
-    await preflight_sign_in(config, pending.auth_url)
+    try:
+        pending = await flow.begin()
+        await preflight_sign_in(config, pending.auth_url)
+    except BaseException:
+        flow.close()  # the caller never sees the flow, so its HTTP session is closed here
+        raise
     return flow, pending
 
 

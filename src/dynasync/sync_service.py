@@ -15,7 +15,8 @@ from dynasync.errors import ConfigError
 from dynasync.mapping import MappingSpec
 from dynasync.synapses.base import Synapse
 from dynasync.synapses.dynamics.synapse import DynamicsSynapse
-from dynasync.udm.store import UdmStore, open_store
+from dynasync.udm.model import UdmRecord
+from dynasync.udm.store import Link, LogEvent, UdmStore, open_store
 from dynasync.workspace import SynapseRecord, Workspace, slug
 
 
@@ -113,6 +114,8 @@ def status(ws: Workspace) -> dict[str, Any]:
                                 "last_run_end": state.last_run_end.isoformat()
                                 if state.last_run_end
                                 else None,
+                                # When the cursor last moved: the latest sync of this table, run or not.
+                                "updated_at": state.updated_at.isoformat() if state.updated_at else None,
                                 "counts": dict(state.counts or {}),
                             }
                         )
@@ -137,3 +140,60 @@ def status(ws: Workspace) -> dict[str, Any]:
         ]
         entities = {name: store.count(name) for name in store.entities()}
     return {"synapses": synapses, "runs": runs, "udm_counts": entities}
+
+
+@dataclass(slots=True)
+class RecordHistory:
+    """One UDM record, its links to source rows, and its transactions log (newest first)."""
+
+    entity: str
+    udm_id: str
+    record: UdmRecord | None
+    links: list[Link]
+    events: list[LogEvent]
+
+
+def record_history(
+    ws: Workspace, record_id: str, *, entity: str | None = None, limit: int = 50
+) -> RecordHistory:
+    """Find a record by its UDM id or by a source (Dynamics) id, and return its history.
+
+    Raises:
+        ConfigError: No UDM record and no linked or logged source record has that id.
+    """
+    wanted = record_id.strip().strip("{}").lower()
+    with open_udm(ws) as store:
+        found = _find_record(store, wanted, entity)
+        if found is None:
+            scope = f" in entity {entity!r}" if entity else ""
+            raise ConfigError(
+                f"No UDM record and no synced source record has the id {record_id!r}{scope}.",
+                remedy="Give a UDM id (udm_id column) or a Dynamics record id (GUID) of a record that was "
+                "synced; `dynasync status` shows what was synced.",
+            )
+        name, udm_id = found
+        return RecordHistory(
+            entity=name,
+            udm_id=udm_id,
+            record=store.get(name, udm_id),
+            links=store.links_for_record(name, udm_id),
+            events=store.search_log(entity=name, udm_id=udm_id, limit=limit),
+        )
+
+
+def _find_record(store: UdmStore, wanted: str, entity: str | None) -> tuple[str, str] | None:
+    """(entity, udm id) of a UDM id or of a source row's id, or None."""
+    known = sorted(store.entities())
+    if entity is not None and entity not in known:
+        raise ConfigError(
+            f"There is no UDM entity {entity!r}.",
+            remedy=f"Known entities: {', '.join(known) or 'none yet (publish a mapping first)'}.",
+        )
+    for name in [entity] if entity else known:
+        if store.get(name, wanted) is not None:
+            return name, wanted
+    # A source id: the log names the UDM record it was applied to (the log outlives unlinked rows).
+    for event in store.search_log(external_id=wanted, limit=20):
+        if entity is None or event.entity == entity:
+            return event.entity, event.udm_id
+    return None

@@ -232,7 +232,10 @@ def test_expand_ref_and_collection_ref_error(api: Api) -> None:
     assert body["primarycontactid"] == {"@odata.id": contact}
     bad = api.get(f"accounts({account_id})?$expand=contact_customer_accounts/$ref")
     assert bad.status_code == 400
-    assert bad.json()["error"]["message"] == "Expand with $ref is only supported on lookup type navigation property."
+    assert (
+        bad.json()["error"]["message"]
+        == "Expand with $ref is only supported on lookup type navigation property."
+    )
 
 
 def test_forwarded_host_and_proto_build_absolute_urls(api: Api) -> None:
@@ -252,3 +255,50 @@ def test_forwarded_host_and_proto_build_absolute_urls(api: Api) -> None:
     assert response.status_code == 204, response.text
     assert response.headers["OData-EntityId"].startswith(f"{proxy}/api/data/v9.2/accounts(")
     assert api.client.get(f"{API}WhoAmI", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_unimplemented_query_kinds_answer_501(api: Api) -> None:
+    for query in ("fetchXml=%3Cfetch%2F%3E", "sql=SELECT%20name%20FROM%20account", "$apply=groupby((name))"):
+        response = api.get(f"accounts?{query}")
+        assert response.status_code == 501, query
+        assert response.json()["error"]["code"] == "0x80040219"
+
+
+def test_error_detail_annotations_on_request(api: Api) -> None:
+    plain = api.get("nope").json()["error"]
+    assert set(plain) == {"code", "message"}
+    detailed = api.get("nope", headers={"Prefer": 'odata.include-annotations="*"'}).json()["error"]
+    assert detailed["code"] == "0x80060888"
+    assert detailed["@Microsoft.PowerApps.CDS.HelpLink"].endswith("80060888&client=platform")
+    assert detailed["@Microsoft.PowerApps.CDS.ErrorDetails.OperationStatus"] == "0"
+
+
+def test_known_but_unimplemented_operations_answer_501(api: Api) -> None:
+    response = api.get(
+        "RetrieveCurrentOrganization(AccessType=Microsoft.Dynamics.CRM.EndpointAccessType'Default')"
+    )
+    assert response.status_code == 501
+    assert "RetrieveCurrentOrganization" in response.json()["error"]["message"]
+    assert api.post("BulkDelete", json={}).status_code == 501
+
+
+def test_expand_restrictions(api: Api) -> None:
+    single = api.get("accounts?$expand=primarycontactid($top=1)")
+    assert single.status_code == 400
+    assert single.json()["error"]["message"].startswith("Only $select and $filter clause can be provided")
+    nested = api.get(
+        "accounts?$expand=contact_customer_accounts($orderby=fullname;$expand=parentcustomerid_account($select=name))"
+    )
+    assert nested.status_code == 400
+    flat = api.get("accounts?$expand=contact_customer_accounts($select=fullname;$orderby=fullname;$top=2)")
+    assert flat.status_code == 200
+
+
+def test_tracking_next_link_keeps_tracking_without_prefer(api: Api) -> None:
+    first = api.get(
+        "accounts?$select=name", headers={"Prefer": "odata.track-changes,odata.maxpagesize=5"}
+    ).json()
+    body = first
+    while "@odata.nextLink" in body:
+        body = api.get(body["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=5"}).json()
+    assert "@odata.deltaLink" in body

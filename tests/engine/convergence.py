@@ -13,7 +13,13 @@ from .harness import World
 TABLES = {"systemuser": "User", "account": "Account", "contact": "Contact", "opportunity": "Opportunity"}
 COLUMNS = {
     "systemuser": {"name": "name"},
-    "account": {"name": "name", "city": "city", "revenue": "revenue", "parentaccountid": "parent", "ownerid": "owner"},
+    "account": {
+        "name": "name",
+        "city": "city",
+        "revenue": "revenue",
+        "parentaccountid": "parent",
+        "ownerid": "owner",
+    },
     "contact": {"name": "name", "email": "email", "parentcustomerid": "account"},
     "opportunity": {"name": "name", "amount": "amount", "customerid": "account", "contactid": "contact"},
 }
@@ -47,7 +53,9 @@ def mismatches(world: World, fake: FakeSynapse | None = None) -> list[str]:
                 if isinstance(expected, LookupRef):
                     expected = links_by_table[expected.table].get(expected.id, f"<unlinked {expected.id}>")
                 if not values_equal(expected, record.get(field)):
-                    problems.append(f"{table} {ext_id}.{column}: source {expected!r} != udm {record.get(field)!r}")
+                    problems.append(
+                        f"{table} {ext_id}.{column}: source {expected!r} != udm {record.get(field)!r}"
+                    )
         for udm_id in set(udm) - seen:
             problems.append(f"{entity} {udm_id}: live UDM record with no source row")
     return problems

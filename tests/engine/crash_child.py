@@ -16,7 +16,9 @@ from .harness import START, World, make_spec
 CRASH_EXIT = 77
 
 
-def run_child(folder: str, crash_at: int, clock_offset: int, deletes_from_udm: bool, slow: float = 0.0) -> None:
+def run_child(
+    folder: str, crash_at: int, clock_offset: int, deletes_from_udm: bool, slow: float = 0.0
+) -> None:
     """Sync once; count crash points (pages served, store commits, ops written) and exit hard at ``crash_at``."""
     tmp = Path(folder)
     clock = FrozenClock(START + dt.timedelta(seconds=clock_offset))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dynasync.clock import Clock, SystemClock
-from dynasync.errors import RetriableError
+from dynasync.errors import CursorExpiredError, RetriableError
 from dynasync.synapses.base import (
     ChangeBatch,
     ColumnSpec,
@@ -123,6 +123,8 @@ class FakeSynapse:
         self.write_failures: dict[str, str] = {}  # record id -> error text
         self.throttle_reads = 0  # the next N read requests raise RetriableError
         self.throttle_retry_after: float | None = None  # the Retry-After those errors carry
+        self.read_error: Exception | None = None  # every read raises it (auth failure, refused source...)
+        self.expired: set[str] = set()  # tables whose next incremental read fails like an expired token
         self.reads = 0  # pages served
         self.write_calls = 0
         self.write_ops: list[WriteOp] = []
@@ -220,6 +222,8 @@ class FakeSynapse:
         )
 
     def _serve(self, stream: str) -> None:
+        if self.read_error is not None:
+            raise self.read_error
         if self.throttle_reads > 0:
             self.throttle_reads -= 1
             raise RetriableError("throttled by the fake", retry_after=self.throttle_retry_after)
@@ -259,6 +263,11 @@ class FakeSynapse:
                     full_load=True,
                 )
             return
+        if table in self.expired:
+            self.expired.discard(table)
+            raise CursorExpiredError(
+                "Version stamp associated with the client has expired. Please perform a full sync."
+            )
         since = int(cursor["version"])
         while True:
             events: list[tuple[int, str, Row | None]] = [
@@ -266,14 +275,14 @@ class FakeSynapse:
             ]
             events += [(v, rid, None) for rid, v in self.state.tombstones[table] if v > since]
             events.sort(key=lambda e: e[0])
-            page = events[: self.page_size]
+            chunk = events[: self.page_size]
             last = len(events) <= self.page_size
             self._serve(table)
-            upto = page[-1][0] if page else since
+            upto = chunk[-1][0] if chunk else since
             yield ChangeBatch(
                 stream=table,
-                upserts=[self._record(rid, row) for _, rid, row in page if row is not None],
-                deletes=[rid for _, rid, row in page if row is None],
+                upserts=[self._record(rid, row) for _, rid, row in chunk if row is not None],
+                deletes=[rid for _, rid, row in chunk if row is None],
                 cursor={"version": upto if not last else max(upto, since)},
                 last=last,
             )

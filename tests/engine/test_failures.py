@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dynasync.engine import EngineOptions
-from dynasync.errors import ConfigError
+from dynasync.errors import AuthError, ConfigError
+from dynasync.mapping.spec import ConflictPolicy, ConflictRule
 from dynasync.synapses.base import LookupRef
 
 from .harness import World, make_spec
@@ -22,15 +23,26 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def _account(w: World, ext_id: str, name: str, parent: str | None = None) -> None:
-    w.fake.insert("account", {"name": name, "city": None, "revenue": None,
-                              "parentaccountid": LookupRef("account", parent) if parent else None,
-                              "ownerid": None}, id=ext_id)
+    w.fake.insert(
+        "account",
+        {
+            "name": name,
+            "city": None,
+            "revenue": None,
+            "parentaccountid": LookupRef("account", parent) if parent else None,
+            "ownerid": None,
+        },
+        id=ext_id,
+    )
 
 
 def test_child_waits_for_a_parent_that_is_not_synced_yet_and_is_never_dropped(world: World) -> None:
     _account(world, "a-1", "Acme")
-    world.fake.insert("contact", {"name": "Carl", "email": "c@x.io",
-                                  "parentcustomerid": LookupRef("account", "a-1")}, id="c-1")
+    world.fake.insert(
+        "contact",
+        {"name": "Carl", "email": "c@x.io", "parentcustomerid": LookupRef("account", "a-1")},
+        id="c-1",
+    )
     report = world.sync(["Contact"])  # the Account pipeline does not run: the parent stays unknown
     counts = report.entities["Contact"].synapses["dyn"]
     assert counts.pending == 1 and counts.issues[0].kind == "pending"
@@ -59,8 +71,11 @@ def test_reference_cycle_within_one_entity_across_pages(world: World) -> None:
 
 def test_unmappable_record_is_reported_kept_and_retried(world: World) -> None:
     _account(world, "a-1", "Good")
-    world.fake.insert("account", {"name": "Bad", "city": None, "revenue": "not a number",
-                                  "parentaccountid": None, "ownerid": None}, id="a-2")
+    world.fake.insert(
+        "account",
+        {"name": "Bad", "city": None, "revenue": "not a number", "parentaccountid": None, "ownerid": None},
+        id="a-2",
+    )
     _account(world, "a-3", "Also good")
     report = world.sync()
     counts = report.entities["Account"].synapses["dyn"]
@@ -198,3 +213,75 @@ def test_run_every_stops_on_request(world: World) -> None:
 
     assert world.engine.run_every(0.01, stop, on_report=on_report) == 2
     assert reports[1].udm_changes == 0  # type: ignore[attr-defined]
+
+
+def test_expired_change_tracking_token_falls_back_to_a_full_reload(world: World) -> None:
+    for i in range(4):
+        _account(world, f"a-{i}", f"A{i}")
+    world.sync()
+    del world.fake.state.rows["account"]["a-1"]  # its tombstone is lost with the expired token window
+    world.fake.update("account", "a-2", {"name": "Renamed"})
+    world.fake.expired = {"systemuser", "account"}
+    report = world.sync()
+    counts = report.entities["User"].synapses["dyn"]
+    assert counts.full_load and report.ok
+    account = report.entities["Account"].synapses["dyn"]
+    assert (account.deleted, account.updated, account.full_load) == (1, 1, True)
+    assert len(world.udm("Account")) == 3
+    quiet = world.sync()
+    assert quiet.writes == 0 and quiet.udm_changes == 0
+
+
+def test_auth_failure_is_reported_once_per_entity_and_nothing_is_written(world: World) -> None:
+    _account(world, "a-1", "One")
+    world.sync()
+    world.store.upsert("Account", {"city": "X"}, udm_id=world.link_of("account", "a-1"), source="udm")
+    world.fake.read_error = AuthError(
+        "AADSTS7000215: invalid client secret", remedy="Renew the client secret."
+    )
+    report = world.sync()
+    assert not report.ok
+    assert all("AADSTS7000215" in (e.error or "") for e in report.entities.values())
+    assert world.fake.write_calls == 0
+    world.fake.read_error = None
+    assert world.sync().entities["Account"].synapses["dyn"].written_updated == 1
+
+
+def test_selected_synapse_wins_even_against_a_newer_udm_value(tmp_path: Path) -> None:
+    w = World(tmp_path, spec=make_spec(conflict=ConflictPolicy(ConflictRule.SYNAPSE_WINS, synapse="dyn")))
+    try:
+        _account(w, "a-1", "One")
+        w.sync()
+        udm_id = w.link_of("account", "a-1")
+        w.tick()
+        w.fake.update("account", "a-1", {"name": "From Dynamics"})
+        w.tick()
+        w.store.upsert("Account", {"name": "From UDM"}, udm_id=udm_id, source="udm")
+        report = w.sync()
+        assert w.udm("Account")[udm_id]["name"] == "From Dynamics"
+        assert w.fake.rows("account")["a-1"]["name"] == "From Dynamics"
+        assert report.writes == 0
+        assert w.sync().writes == 0
+    finally:
+        w.close()
+
+
+def test_reject_empty_keeps_the_value_and_restores_it_in_the_source(tmp_path: Path) -> None:
+    w = World(tmp_path, spec=make_spec(conflict=ConflictPolicy(reject_empty=True)))
+    try:
+        _account(w, "a-1", "One")
+        w.sync()
+        udm_id = w.link_of("account", "a-1")
+        w.fake.update("account", "a-1", {"name": ""})
+        report = w.sync()
+        counts = report.entities["Account"].synapses["dyn"]
+        assert counts.skipped == 1 and counts.written_updated == 1
+        assert w.udm("Account")[udm_id]["name"] == "One"
+        assert w.fake.rows("account")["a-1"]["name"] == "One"
+        events = w.store.search_log(entity="Account", udm_id=udm_id)
+        assert any("reject_empty" in f.decision for e in events for f in e.fields)
+        quiet = w.sync()
+        assert quiet.writes == 0 and quiet.udm_changes == 0
+        assert w.store.list_quarantined() == []
+    finally:
+        w.close()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,14 @@ from .harness import World, make_spec
 
 pytestmark = pytest.mark.slow
 
-FIELDS = {"name": ["n1", "n2", "n3"], "city": ["Oslo", "Rome", None], "revenue": [Decimal("1.5"), Decimal(2), None]}
+# A longer hunt: DYNASYNC_SYNC_EXAMPLES=500 pytest tests/engine/test_property.py
+EXAMPLES = int(os.environ.get("DYNASYNC_SYNC_EXAMPLES", "50"))
+
+FIELDS = {
+    "name": ["n1", "n2", "n3"],
+    "city": ["Oslo", "Rome", None],
+    "revenue": [Decimal("1.5"), Decimal(2), None],
+}
 
 edit = st.tuples(
     st.sampled_from(["src", "udm"]),
@@ -60,8 +68,17 @@ def _apply(world: World, step: tuple[Any, ...], last: dict[tuple[str, str], tupl
         # so remember a field edited on ONE side only; an edit on the other side makes it a conflict.
         last[(ext_id, field)] = (kind, value) if previous is None or previous[0] == kind else ("both", None)
     elif kind == "src_new":
-        world.fake.insert("account", {"name": f"s{len(rows)}", "city": FIELDS["city"][step[1]], "revenue": None,
-                                      "parentaccountid": None, "ownerid": None}, id=f"s-{world.fake.state.version}")
+        world.fake.insert(
+            "account",
+            {
+                "name": f"s{len(rows)}",
+                "city": FIELDS["city"][step[1]],
+                "revenue": None,
+                "parentaccountid": None,
+                "ownerid": None,
+            },
+            id=f"s-{world.fake.state.version}",
+        )
     elif kind == "udm_new":
         world.store.upsert("Account", {"name": f"u{step[1]}", "city": FIELDS["city"][step[1]]}, source="udm")
     elif kind == "src_del" and rows:
@@ -74,20 +91,33 @@ def _apply(world: World, step: tuple[Any, ...], last: dict[tuple[str, str], tupl
         if live:
             udm_id = live[step[1] % len(live)]
             world.store.mark_deleted("Account", udm_id)
-            for key in [k for k in last if world.store.get_link("dyn", "account", k[0]) is not None
-                        and world.store.get_link("dyn", "account", k[0]).udm_id == udm_id]:  # type: ignore[union-attr]
+            for key in [
+                k
+                for k in last
+                if world.store.get_link("dyn", "account", k[0]) is not None
+                and world.store.get_link("dyn", "account", k[0]).udm_id == udm_id
+            ]:  # type: ignore[union-attr]
                 del last[key]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(op, max_size=14))
 def test_random_edits_on_both_sides_converge_then_stay_quiet(steps: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         world = World(Path(folder), spec=make_spec(deletes_from_udm=True), page_size=3)
         try:
             for i in range(3):
-                world.fake.insert("account", {"name": f"a{i}", "city": "Oslo", "revenue": Decimal(i),
-                                              "parentaccountid": None, "ownerid": None}, id=f"a-{i}")
+                world.fake.insert(
+                    "account",
+                    {
+                        "name": f"a{i}",
+                        "city": "Oslo",
+                        "revenue": Decimal(i),
+                        "parentaccountid": None,
+                        "ownerid": None,
+                    },
+                    id=f"a-{i}",
+                )
             world.sync()
             last: dict[tuple[str, str], tuple[str, Any]] = {}
             for step in steps:

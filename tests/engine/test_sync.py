@@ -188,3 +188,19 @@ def test_source_delete_marks_udm_deleted(world: World) -> None:
     assert udm_id not in world.udm("Contact")
     assert world.udm("Contact", include_deleted=True)[udm_id]["name"] == "Carl"
     assert world.sync().writes == 0
+
+
+def test_source_record_attaches_to_a_udm_record_with_the_same_match_key(world: World) -> None:
+    seed(world)
+    world.sync()
+    mine = world.store.upsert("Contact", {"name": "Dora (udm)", "email": "DORA@x.io"}, source="udm")
+    world.tick()
+    world.fake.insert("contact", {"name": "Dora", "email": "dora@x.io", "parentcustomerid": None}, id="c-2")
+    report = world.sync()
+    counts = report.entities["Contact"].synapses["dyn"]
+    assert counts.created == 0 and counts.updated == 1 and counts.written_created == 0
+    assert world.link_of("contact", "c-2") == mine.udm_id
+    assert len(world.udm("Contact")) == 2 and len(world.fake.rows("contact")) == 2
+    assert world.udm("Contact")[mine.udm_id]["name"] == "Dora"  # the newer source value won
+    quiet = world.sync()
+    assert quiet.writes == 0 and quiet.udm_changes == 0

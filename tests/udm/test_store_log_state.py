@@ -133,3 +133,15 @@ def test_quarantine_keeps_kind_and_payload(accounts: UdmStore) -> None:
     assert item.kind == "failed" and item.payload is None and item.attempts == 2
     with pytest.raises(StoreError, match="not JSON"):
         accounts.quarantine("dynamics", "account", "x2", "bad", payload={"x": object()})
+
+
+def test_write_log_keeps_values_it_cannot_coerce(accounts: UdmStore) -> None:
+    udm_id = accounts.upsert("account", {"name": "A"}).udm_id
+    odd = {"name": "A", "parent": ("account", "guid-1"), "extra": object.__name__}
+    accounts.log_writes(None, [WriteLogEntry("dynamics", "account", "x1", "account", udm_id, odd, "ok")])
+    event = accounts.search_log(synapse="dynamics", external_id="x1")[0]
+    assert {f.field: f.new for f in event.fields} == {
+        "name": "A",
+        "parent": ["account", "guid-1"],
+        "extra": "object",
+    }

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from dynasync.cli import emulator_cmd, mapping_cmd, schema_cmd, synapse_cmd, sync_cmd
 from dynasync.cli.context import State
+from dynasync.cli.output import Output, reported
 from dynasync.config import Settings
+from dynasync.errors import ConfigError
 
 app = typer.Typer(
     name="dynasync",
@@ -44,8 +47,17 @@ def root(
         overrides["home"] = home
     if udm_url is not None:
         overrides["udm_url"] = udm_url
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    ctx.obj = State(settings=settings, json=json_output, debug=debug)
+    out = Output(json=json_output, debug=debug)
+    with reported(out):
+        try:
+            settings = Settings(**overrides)  # type: ignore[arg-type]
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ConfigError(
+                f"The dynasync settings are not valid: {problems}.",
+                remedy="Fix the DYNASYNC_... environment variables or the --home / --udm-url options.",
+            ) from None
+    ctx.obj = State(settings=settings, json=json_output, debug=debug, _out=out)
 
 
 def main() -> None:
@@ -61,7 +73,6 @@ def demo(
 ) -> None:
     """The main job on the embedded emulator: set up a Dynamics synapse as the guide says, sync both ways."""
     from dynasync.cli.context import state_of
-    from dynasync.cli.output import reported
     from dynasync.demo import run_demo
 
     state = state_of(ctx)

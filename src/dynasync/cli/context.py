@@ -19,11 +19,14 @@ class State:
     json: bool = False
     debug: bool = False
     _workspace: Workspace | None = field(default=None, repr=False)
+    _out: Output | None = field(default=None, repr=False)
 
     @property
     def out(self) -> Output:
-        """The output helper."""
-        return Output(json=self.json, debug=self.debug)
+        """The output helper (one per invocation, so every command shares its consoles)."""
+        if self._out is None:
+            self._out = Output(json=self.json, debug=self.debug)
+        return self._out
 
     @property
     def workspace(self) -> Workspace:

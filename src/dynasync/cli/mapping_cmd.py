@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import typer
 
 from dynasync.cli.context import state_of
-from dynasync.cli.output import Output, reported
-from dynasync.errors import MappingError
+from dynasync.cli.output import Output, escape, reported
+from dynasync.errors import ConfigError, MappingError
 from dynasync.mapping import MappingValidationError
 
 app = typer.Typer(help="Sync Studio mappings (YAML, draft and published versions).", no_args_is_help=True)
@@ -41,15 +41,21 @@ def show(
         else:
             spec = repo.draft() if draft else repo.published()
             if spec is None:
-                from dynasync.errors import ConfigError
-
-                which = "draft" if draft else "published mapping"
+                missing = "draft" if draft else "published mapping"
                 raise ConfigError(
-                    f"Synapse {record.name!r} has no {which}.",
+                    f"Synapse {record.name!r} has no {missing}.",
                     remedy="Activate with --default-mapping, or write one with `dynasync mapping edit`.",
                 )
             text = dump_mapping(spec)
-        out.emit({"yaml": text}, lambda: print(text, end=""))  # noqa: T201
+        which = "default" if default else "draft" if draft else "published"
+        version = None
+        if which == "published":
+            history = repo.history()
+            version = history[-1].version if history else None
+        out.emit(
+            {"synapse": record.name, "which": which, "version": version, "yaml": text},
+            lambda: print(text, end=""),  # noqa: T201 - plain YAML, so it can be redirected to a file
+        )
 
 
 @app.command("edit")
@@ -74,10 +80,21 @@ def edit(
             base = repo.published() or dataclasses.replace(default_mapping(streams), synapse=repo.synapse)
             repo.save_draft(base)
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-        subprocess.run([*shlex.split(editor), str(repo.draft_path)], check=False)
+        try:
+            subprocess.run([*shlex.split(editor), str(repo.draft_path)], check=False)
+        except OSError as error:
+            raise ConfigError(
+                f"Cannot start the editor {editor!r}: {error.strerror or error}.",
+                remedy=f"Set $EDITOR to an installed editor, or edit {repo.draft_path} directly "
+                "and run `dynasync mapping validate`.",
+            ) from None
         draft = repo.draft()
-        problems = validate_mapping(draft, streams) if draft else []
-        _report_problems(out, problems, str(repo.draft_path))
+        if draft is None:
+            raise ConfigError(
+                f"The draft mapping {repo.draft_path} is gone after editing.",
+                remedy="Run `dynasync mapping edit` again; it starts from the published or default mapping.",
+            )
+        _report_problems(out, validate_mapping(draft, streams), str(repo.draft_path))
 
 
 @app.command("validate")
@@ -96,8 +113,6 @@ def validate(
         repo = mapping_repository(state.workspace, record)
         draft = repo.draft()
         if draft is None:
-            from dynasync.errors import ConfigError
-
             raise ConfigError(
                 f"Synapse {record.name!r} has no draft mapping.", remedy="Run `dynasync mapping edit`."
             )
@@ -108,7 +123,10 @@ def validate(
 def _report_problems(out: Output, problems: Sequence[MappingError], path: str) -> None:
     if problems:
         raise MappingValidationError(list(problems))
-    out.emit({"valid": True, "path": path}, lambda: out.say(f"[green]Valid:[/] {path}"))
+    out.emit(
+        {"valid": True, "path": path},
+        lambda: out.say(f"[green]Valid:[/] {escape(path)}. Publish it with `dynasync mapping publish`."),
+    )
 
 
 @app.command("publish")
@@ -130,6 +148,8 @@ def publish(
         published = repo.published()
         entities = ensure_udm_entities(state.workspace, published, streams) if published else []
         out.emit(
-            {"version": version, "udm_entities": entities},
-            lambda: out.say(f"[green]Published version {version}.[/] UDM entities: {', '.join(entities)}"),
+            {"synapse": record.name, "version": version, "udm_entities": entities},
+            lambda: out.say(
+                f"[green]Published version {version}.[/] UDM entities: {escape(', '.join(entities))}"
+            ),
         )

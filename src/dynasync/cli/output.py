@@ -1,19 +1,26 @@
 """How the CLI talks to people and scripts: one clear paragraph per error, JSON on request, exit codes.
 
-Exit codes: 0 ok, 1 some records failed, 2 configuration or authentication problem (or bad input).
+Exit codes: 0 ok, 1 some records failed (or an unexpected internal error), 2 configuration, authentication or
+mapping problem (or bad input).
+
+``--json`` contract: stdout carries exactly one JSON object per invocation (``sync --every`` prints one per run);
+people-oriented lines go to stderr. An error prints ``{"error": <class name>, "message", "remedy", "exit_code"}``
+plus ``location`` and ``problems`` when the error has them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dynasync.errors import AuthError, ConfigError, DynasyncError, MappingError
 
@@ -21,53 +28,107 @@ EXIT_OK = 0
 EXIT_RECORDS_FAILED = 1
 EXIT_CONFIG = 2
 
-T = TypeVar("T")
+# Rich assumes 80 columns when output is not a terminal; a pipe or a file should not truncate tables.
+_PIPE_WIDTH = 160
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_OK",
+    "EXIT_RECORDS_FAILED",
+    "Output",
+    "error_payload",
+    "escape",
+    "exit_code_for",
+    "reported",
+]
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, _PIPE_WIDTH)
+    return console
 
 
 @dataclass(slots=True)
 class Output:
-    """Per-invocation output options."""
+    """Per-invocation output options and the consoles for people (stdout, or stderr under ``--json``)."""
 
     json: bool = False
     debug: bool = False
+    _console: Console | None = field(default=None, repr=False)
 
     @property
     def console(self) -> Console:
         """Console for human output (stderr when JSON goes to stdout)."""
-        return Console(stderr=self.json, highlight=False, soft_wrap=True)
+        if self._console is None:
+            self._console = _console(stderr=self.json)
+        return self._console
+
+    @property
+    def interactive(self) -> bool:
+        """True when people watch the human output live (a terminal), so progress bars make sense."""
+        return not self.json and self.console.is_terminal
 
     def say(self, text: str) -> None:
-        """Print a line for people (suppressed from stdout in --json mode)."""
+        """Print a line for people (rich markup allowed; escape user data); stderr in --json mode."""
         self.console.print(text)
 
-    def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:
-        """Print ``data`` as JSON in --json mode, else call ``human`` to print it nicely."""
+    def emit(self, data: dict[str, Any], human: Callable[[], None] | None = None) -> None:
+        """Print ``data`` as one JSON object in --json mode, else call ``human`` to print it nicely."""
         if self.json:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+            sys.stdout.flush()
         elif human is not None:
             human()
 
     def fail(self, error: BaseException) -> NoReturn:
         """Report an error as one paragraph with its remedy and exit with the right code."""
         code = exit_code_for(error)
+        if self.debug:
+            # --debug: the traceback first (stderr), then the same paragraph and exit code as without it.
+            traceback.print_exception(error, file=sys.stderr)
         if self.json:
-            payload = {"error": type(error).__name__, "message": _message(error)}
-            if isinstance(error, DynasyncError) and error.remedy:
-                payload["remedy"] = error.remedy
-            if isinstance(error, MappingError) and error.location:
-                payload["location"] = error.location
-            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+            sys.stdout.write(json.dumps(error_payload(error), indent=2, default=str) + "\n")
         else:
-            Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"[bold red]Error:[/] {_message(error)}"
-            )
+            stderr = _console(stderr=True)
+            stderr.print(f"[bold red]Error:[/] {escape(_message(error))}")
         raise typer.Exit(code)
 
 
 def _message(error: BaseException) -> str:
     if isinstance(error, DynasyncError):
         return error.explain()
-    return str(error) or type(error).__name__
+    text = str(error) or "no details"
+    return (
+        f"Unexpected internal error ({type(error).__name__}: {text}). This is a bug in dynasync: "
+        "run the command again with --debug for the traceback and report it."
+    )
+
+
+def error_payload(error: BaseException) -> dict[str, Any]:
+    """The ``--json`` form of an error: class, message, remedy, exit code, and location/problems when known."""
+    payload: dict[str, Any] = {
+        "error": type(error).__name__,
+        "message": error.message if isinstance(error, DynasyncError) else _message(error),
+        "remedy": error.remedy if isinstance(error, DynasyncError) else None,
+        "exit_code": exit_code_for(error),
+    }
+    if isinstance(error, MappingError) and error.location:
+        payload["location"] = error.location
+    problems = getattr(error, "problems", None)
+    if isinstance(problems, list) and problems:
+        payload["problems"] = [_problem(p) for p in problems]
+    return payload
+
+
+def _problem(problem: object) -> dict[str, Any]:
+    if isinstance(problem, MappingError):
+        return {"location": problem.location, "message": problem.message}
+    fields = ("field", "problem", "example")
+    if all(hasattr(problem, name) for name in fields):
+        return {name: getattr(problem, name) for name in fields}
+    return {"message": str(problem)}
 
 
 def exit_code_for(error: BaseException) -> int:
@@ -79,15 +140,13 @@ def exit_code_for(error: BaseException) -> int:
 
 @contextmanager
 def reported(out: Output) -> Iterator[None]:
-    """Turn dynasync errors into a paragraph and an exit code; tracebacks only with --debug."""
+    """Turn errors into a paragraph and an exit code; the traceback only with --debug."""
     try:
         yield
-    except typer.Exit:
-        raise
-    except DynasyncError as error:
-        if out.debug:
-            raise
-        out.fail(error)
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # usage errors and aborts keep click's own message and exit code
     except KeyboardInterrupt:
         Console(stderr=True).print("Interrupted.")
         raise typer.Exit(130) from None
+    except Exception as error:  # noqa: BLE001 - every failure becomes one paragraph and an exit code
+        out.fail(error)

@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from dynasync.cli.context import state_of
-from dynasync.cli.output import reported
+from dynasync.cli.output import escape, reported
 
 app = typer.Typer(help="The Dynamics schema replicated at activation.", no_args_is_help=True)
 
@@ -41,9 +41,10 @@ def show(
             def human_tables() -> None:
                 for row in rows:
                     tracked = "" if row["change_tracking"] else "  (change tracking OFF)"
-                    out.say(f"{row['table']:<28} {row['columns']:>4} columns{tracked}")
+                    out.say(escape(f"{row['table']:<28} {row['columns']:>4} columns{tracked}"))
+                out.say(f"{len(rows)} tables. Columns of one: `dynasync schema show <table>`.")
 
-            out.emit(rows, human_tables)
+            out.emit({"synapse": record.name, "tables": rows}, human_tables)
             return
         if table not in streams:
             from dynasync.errors import ConfigError
@@ -55,16 +56,22 @@ def show(
         stream = streams[table]
 
         def human_columns() -> None:
-            out.say(f"[bold]{stream.name}[/] ({stream.collection}), primary id {stream.primary_id}")
+            tracking = "on" if stream.change_tracking else "OFF"
+            out.say(
+                f"[bold]{escape(stream.name)}[/] ({escape(stream.collection)}), primary id "
+                f"{escape(stream.primary_id)}, change tracking {tracking}, {len(stream.columns)} columns"
+            )
             for column in sorted(stream.columns.values(), key=lambda c: c.name):
                 extra = ""
                 if column.options:
-                    extra = " options " + ", ".join(f"{v}={label}" for v, label in column.options[:8])
+                    shown = ", ".join(f"{v}={label}" for v, label in column.options[:8])
+                    more = f" (+{len(column.options) - 8} more)" if len(column.options) > 8 else ""
+                    extra = f" options {shown}{more}"
                 if column.targets:
                     extra = " -> " + "|".join(column.targets)
-                out.say(f"  {column.name:<32} {column.type.value:<11}{extra}")
+                out.say(escape(f"  {column.name:<32} {column.type.value:<11}{extra}"))
 
-        out.emit(stream_to_dict(stream), human_columns)
+        out.emit({"synapse": record.name, "table": stream_to_dict(stream)}, human_columns)
 
 
 @app.command("refresh")
@@ -82,12 +89,12 @@ def refresh(
         drift = asyncio.run(refresh_schema(state.workspace, record))
 
         def human() -> None:
-            out.say(drift.summary())
+            out.say(escape(drift.summary()))
             if drift.breaking:
                 out.say(
                     "[yellow]These changes can break the mapping:[/] "
-                    + ", ".join(drift.breaking)
+                    + escape(", ".join(drift.breaking))
                     + ". Run `dynasync mapping validate`."
                 )
 
-        out.emit(drift.to_dict(), human)
+        out.emit({"synapse": record.name, "drift": drift.to_dict()}, human)

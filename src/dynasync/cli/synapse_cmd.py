@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +12,9 @@ import typer
 
 from dynasync import setup
 from dynasync.cli.context import state_of
-from dynasync.cli.output import reported
+from dynasync.cli.output import escape, reported
 from dynasync.oauth_callback import CallbackListener
+from dynasync.synapses.dynamics.auth import redirect_url
 from dynasync.synapses.dynamics.connection import ConnectionReport
 from dynasync.workspace import SynapseRecord, Workspace
 
@@ -52,9 +54,14 @@ def add_dynamics(
             replace=replace,
         )
         out.emit(
-            {"name": record.name, "endpoint_url": record.endpoint_url, "org_url": record.org_url},
+            {
+                "synapse": record.name,
+                "endpoint_url": record.endpoint_url,
+                "org_url": record.org_url,
+                "status": record.status,
+            },
             lambda: out.say(
-                f"Saved synapse [bold]{record.name}[/] ({record.org_url}).\n"
+                f"Saved synapse [bold]{escape(record.name)}[/] ({escape(record.org_url)}).\n"
                 "Next: `dynasync synapse auth --client-id ... --client-secret ...` (Steps 3-5)."
             ),
         )
@@ -82,22 +89,36 @@ def auth(
     ws = state.workspace
     with reported(out):
         record = ws.only_or_named(synapse)
+        redirect = redirect_url(ws.settings.public_base_url, record.name)
         if client_id is not None or client_secret is not None or not record.client_id:
             cid = client_id or record.client_id or typer.prompt("Client ID")
             secret = client_secret or typer.prompt("Client Secret (value)", hide_input=True)
             redirect = setup.set_credentials(ws, record, client_id=cid, client_secret=secret)
             out.say(
                 "OAuth Redirect URL (Step 4: add it in Azure under Authentication > Web):\n"
-                f"  [bold]{redirect}[/]"
+                f"  [bold]{escape(redirect)}[/]"
             )
+            if not client_credentials and sys.stdin.isatty():
+                # A person at a terminal registers the URL now (Step 4); scripts go straight on.
+                typer.confirm(
+                    "Is the redirect URL registered? Continue with the sign-in", default=True, abort=True
+                )
         if client_credentials:
             report = asyncio.run(setup.use_client_credentials(ws, record))
         else:
             report = _interactive_sign_in(ws, record, no_browser=no_browser, timeout=timeout, say=out.say)
+        record = ws.get(record.name)
         out.emit(
-            {"synapse": record.name, "status": "authenticated", "connection": report.summary()},
+            {
+                "synapse": record.name,
+                "status": record.status,
+                "auth_mode": record.auth_mode,
+                "signed_in_as": record.signed_in_as,
+                "redirect_url": redirect,
+                "connection": report.summary(),
+            },
             lambda: out.say(
-                f"[green]Authenticated.[/] {report.summary()}\nNext: `dynasync synapse activate`."
+                f"[green]Authenticated.[/] {escape(report.summary())}\nNext: `dynasync synapse activate`."
             ),
         )
 
@@ -107,11 +128,15 @@ def _interactive_sign_in(
 ) -> ConnectionReport:
     async def run() -> ConnectionReport:
         flow, pending = await setup.begin_sign_in(ws, record)
-        with CallbackListener(flow.redirect_url) as listener:
-            say(f"Sign in with Microsoft (Step 5):\n  {pending.auth_url}")
-            if not no_browser:
-                webbrowser.open(pending.auth_url)
-            query = await asyncio.to_thread(listener.wait, timeout)
+        try:
+            with CallbackListener(flow.redirect_url) as listener:
+                say(f"Sign in with Microsoft (Step 5):\n  {escape(pending.auth_url)}")
+                if no_browser or not webbrowser.open(pending.auth_url):
+                    say("Open that URL in a browser; dynasync waits for the sign-in to come back.")
+                query = await asyncio.to_thread(listener.wait, timeout)
+        except BaseException:
+            flow.close()
+            raise
         _, report = await setup.complete_sign_in(ws, record, flow, pending, query)
         return report
 
@@ -131,7 +156,7 @@ def test(
         report = asyncio.run(setup.test_connection(state.workspace, record))
         out.emit(
             {"synapse": record.name, "ok": True, "summary": report.summary(), "user_id": report.user_id},
-            lambda: out.say(f"[green]OK[/] {report.summary()}"),
+            lambda: out.say(f"[green]OK[/] {escape(report.summary())}"),
         )
 
 
@@ -150,9 +175,12 @@ def list_synapses(ctx: typer.Context) -> None:
             if not rows:
                 out.say("No synapses yet. Add one with `dynasync synapse add dynamics`.")
             for row in rows:
-                out.say(f"{row['name']}: {row['kind']} {row['org_url']} [{row['status']}]")
+                auth_text = row["auth"] or "not authenticated"
+                out.say(
+                    escape(f"{row['name']}: {row['kind']} {row['org_url']} [{row['status']}, {auth_text}]")
+                )
 
-        out.emit(rows, human)
+        out.emit({"synapses": rows}, human)
 
 
 @app.command("activate")
@@ -178,13 +206,13 @@ def activate(
         )
 
         def human() -> None:
-            out.say(f"[green]Synapse {record.name} is active.[/]")
-            out.say(report.discovery_summary)
+            out.say(f"[green]Synapse {escape(record.name)} is active.[/]")
+            out.say(escape(report.discovery_summary))
             if report.mapping_version is not None:
                 out.say(f"Default mapping published as version {report.mapping_version}.")
             if report.udm_entities:
-                out.say("UDM entities: " + ", ".join(report.udm_entities))
+                out.say("UDM entities: " + escape(", ".join(report.udm_entities)))
             for note in report.notes:
-                out.say(f"Note: {note}")
+                out.say(f"Note: {escape(note)}")
 
         out.emit(report.to_dict(), human)

@@ -6,46 +6,78 @@ import asyncio
 import re
 import signal
 import threading
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dynasync.cli.context import state_of
-from dynasync.cli.output import EXIT_RECORDS_FAILED, Output, reported
-from dynasync.engine.report import RunReport
+from dynasync.cli.output import EXIT_RECORDS_FAILED, Output, error_payload, escape, reported
+from dynasync.engine.report import ProgressCallback, RunReport
 from dynasync.errors import ConfigError, DynasyncError
 
 _EVERY = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)?$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, None: 1}
+
+# The run summary: (header, how to read it off one entity/synapse's counts).
+_SUMMARY_COLUMNS: tuple[tuple[str, Callable[[Any], int]], ...] = (
+    ("created", lambda c: c.created),
+    ("updated", lambda c: c.updated),
+    ("deleted", lambda c: c.deleted),
+    ("skipped", lambda c: c.skipped),
+    ("unchanged", lambda c: c.unchanged),
+    ("failed", lambda c: c.failed + c.write_failed),
+    ("pending", lambda c: c.pending),
+    ("written back", lambda c: c.written_created + c.written_updated + c.written_deleted),
+    ("requests", lambda c: c.requests),
+    ("throttled", lambda c: c.throttled),
+)
 
 
 def parse_every(text: str) -> float:
-    """Parse ``60s`` / ``5m`` / ``1h`` / ``90`` into seconds."""
+    """Parse ``60s`` / ``5m`` / ``1h`` / ``90`` (seconds) into seconds.
+
+    Raises:
+        ConfigError: Not a positive duration.
+    """
     match = _EVERY.match(text.strip().lower())
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(
-            f"--every {text!r} is not a duration.", remedy="Use a number with s, m or h, e.g. --every 60s."
+            f"--every {text!r} is not a duration.",
+            remedy="Use a positive number with s, m or h, e.g. --every 60s, --every 5m or --every 1h.",
         )
-    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def sync(
     ctx: typer.Context,
     entity: list[str] | None = typer.Option(None, "--entity", help="Sync only this UDM entity (repeatable)."),
     synapse: list[str] | None = typer.Option(None, "--synapse", help="Sync only this synapse (repeatable)."),
-    every: str | None = typer.Option(None, "--every", help="Run continuously, e.g. --every 60s."),
+    every: str | None = typer.Option(None, "--every", help="Run continuously, e.g. --every 60s, 5m, 1h."),
+    count: int | None = typer.Option(
+        None, "--count", min=1, help="With --every: stop after this many runs (default: until Ctrl+C)."
+    ),
 ) -> None:
-    """Synchronize: read changes from Dynamics into the UDM and write UDM changes back."""
-    from dynasync.sync_service import run_sync
+    """Synchronize: read changes from Dynamics into the UDM and write UDM changes back.
+
+    Prints a summary per entity after each run (created, updated, deleted, skipped, written back, requests,
+    throttled). Exit code 1 when records failed, 2 for a configuration or authentication problem.
+    """
+    from dynasync.sync_service import active_records, run_sync
 
     state = state_of(ctx)
     out = state.out
     with reported(out):
-        seconds = parse_every(every) if every else None
+        seconds = parse_every(every) if every is not None else None
+        if count is not None and seconds is None:
+            raise ConfigError("--count only applies with --every.", remedy="Add --every, e.g. --every 60s.")
+        active_records(state.workspace, synapse)  # fail fast (exit 2) before any progress output
 
         def one_run() -> RunReport:
-            with _progress(out) as progress:
+            with _ProgressBars(out) as progress:
                 return asyncio.run(
                     run_sync(state.workspace, synapses=synapse, entities=entity, progress=progress)
                 )
@@ -53,47 +85,71 @@ def sync(
         if seconds is None:
             report = one_run()
             _print_report(out, report)
-            if not report.ok or report.to_dict()["totals"]["failed"]:
+            if _failed(report):
                 raise typer.Exit(EXIT_RECORDS_FAILED)
             return
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        out.say(f"Syncing every {every}; Ctrl+C stops after the current run.")
+        _run_every(out, one_run, seconds, every or "", count)
+
+
+def _failed(report: RunReport) -> bool:
+    return not report.ok or bool(report.to_dict()["totals"]["failed"])
+
+
+def _run_every(
+    out: Output, one_run: Callable[[], RunReport], seconds: float, every: str, count: int | None
+) -> None:
+    """Run until Ctrl+C (or ``count`` runs); a failed run is reported and the next one still happens."""
+    stop = threading.Event()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in handlers:
+        signal.signal(sig, lambda *_: stop.set())
+    out.say(f"Syncing every {escape(every)}; Ctrl+C stops after the current run.")
+    runs = 0
+    try:
         while not stop.is_set():
             try:
                 _print_report(out, one_run())
             except DynasyncError as error:
-                out.say(f"[red]Run failed:[/] {error.explain()}")
+                if out.json:
+                    out.emit(error_payload(error))
+                else:
+                    out.say(f"[red]Run failed:[/] {escape(error.explain())}")
+            runs += 1
+            if count is not None and runs >= count:
+                break
             stop.wait(seconds)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
-class _progress:
-    """Rich progress bars per entity (records read, rate) unless output is JSON."""
+class _ProgressBars:
+    """Rich progress bars per entity (records read, rate) when a person watches a terminal; else nothing."""
 
     def __init__(self, out: Output) -> None:
         self._progress = (
-            None
-            if out.json
-            else Progress(
+            Progress(
                 TextColumn("{task.description:<14}"),
                 BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.completed:>9,} records"),
+                TextColumn("{task.fields[rate]:>10}"),
                 TimeElapsedColumn(),
                 console=out.console,
                 transient=False,
             )
+            if out.interactive
+            else None
         )
         self._tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> ProgressCallback | None:
         if self._progress is None:
             return None
         self._progress.start()
         return self.update
 
     def update(self, entity: str, done: int, total: int | None) -> None:
+        """Progress callback of the engine: ``done`` records read of ``total`` (None when unknown)."""
         assert self._progress is not None
         task = self._tasks.get(entity)
         if task is None:
@@ -102,7 +158,9 @@ class _progress:
         rate = f"{done / elapsed:,.0f}/s" if elapsed > 0.5 else ""
         self._progress.update(task, completed=done, total=total, rate=rate)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()
 
@@ -111,47 +169,40 @@ def _print_report(out: Output, report: RunReport) -> None:
     data = report.to_dict()
 
     def human() -> None:
-        table = Table(title=f"Run {report.run_id}", show_lines=False)
-        for column in (
-            "entity",
-            "synapse",
-            "created",
-            "updated",
-            "deleted",
-            "unchanged",
-            "failed",
-            "pending",
-            "written back",
-            "requests",
-            "throttled",
-        ):
-            table.add_column(column, justify="left" if column in ("entity", "synapse") else "right")
+        seconds = (report.finished_at - report.started_at).total_seconds() if report.finished_at else None
+        took = f" in {seconds:.1f} s" if seconds is not None else ""
+        table = Table(title=f"Run {report.run_id}{took}", title_justify="left")
+        table.add_column("entity")
+        table.add_column("synapse")
+        for header, _ in _SUMMARY_COLUMNS:
+            table.add_column(header, justify="right")
         for entity in report.entities.values():
-            for name, c in entity.synapses.items():
+            for name, counts in entity.synapses.items():
                 table.add_row(
-                    entity.entity,
-                    name,
-                    str(c.created),
-                    str(c.updated),
-                    str(c.deleted),
-                    str(c.unchanged),
-                    str(c.failed + c.write_failed),
-                    str(c.pending),
-                    str(c.written_created + c.written_updated + c.written_deleted),
-                    str(c.requests),
-                    str(c.throttled),
+                    escape(entity.entity), escape(name), *(str(read(counts)) for _, read in _SUMMARY_COLUMNS)
                 )
         out.console.print(table)
+        totals = data["totals"]
+        verdict = "[green]OK[/]" if not _failed(report) else "[red]FAILED[/]"
+        out.say(
+            f"{verdict} {totals['udm_changes']} UDM changes, {totals['writes']} written back, "
+            f"{totals['failed']} failed, {totals['pending']} pending; "
+            f"{report.total('requests')} requests, {report.total('throttled')} throttled."
+        )
         for entity in report.entities.values():
             if entity.error:
-                out.say(f"[red]{entity.entity}:[/] {entity.error}")
-            for name, c in entity.synapses.items():
-                for issue in c.issues[:10]:
+                out.say(f"[red]{escape(entity.entity)}:[/] {escape(entity.error)}")
+            for name, counts in entity.synapses.items():
+                for issue in counts.issues[:10]:
                     out.say(
-                        f"  {entity.entity}/{name} {issue.direction} {issue.record}: {issue.kind}: {issue.reason}"
+                        escape(
+                            f"  {entity.entity}/{name} {issue.direction} {issue.record}: {issue.kind}: {issue.reason}"
+                        )
                     )
+                if len(counts.issues) > 10:
+                    out.say(f"  ... and {len(counts.issues) - 10} more (see `dynasync --json sync`).")
         for error in report.errors:
-            out.say(f"[red]{error}[/]")
+            out.say(f"[red]{escape(error)}[/]")
 
     out.emit(data, human)
 
@@ -166,17 +217,35 @@ def status(ctx: typer.Context) -> None:
         data = read_status(state.workspace)
 
         def human() -> None:
+            if not data["synapses"]:
+                out.say("No synapses yet. Add one with `dynasync synapse add dynamics`.")
             for s in data["synapses"]:
+                auth_text = s["auth"] or "not authenticated"
                 out.say(
-                    f"[bold]{s['name']}[/] {s['org_url']} [{s['status']}, {s['auth'] or 'not authenticated'}]"
+                    f"[bold]{escape(s['name'])}[/] {escape(s['org_url'])} "
+                    + escape(f"[{s['status']}, {auth_text}]")
                 )
+                if s["status"] == "active" and not s["streams"]:
+                    out.say("  not synced yet: run `dynasync sync`")
                 for stream in s["streams"]:
+                    synced = stream["last_run_end"] or stream["updated_at"] or "never"
                     out.say(
-                        f"  {stream['stream']:<14} {stream['phase'] or '-':<12} last run {stream['last_run_end']}"
+                        escape(f"  {stream['stream']:<14} {stream['phase'] or '-':<12} last synced {synced}")
                     )
-            out.say("UDM: " + ", ".join(f"{k} {v}" for k, v in data["udm_counts"].items()))
+            counts = data["udm_counts"]
+            out.say(
+                "UDM: "
+                + (escape(", ".join(f"{k} {v}" for k, v in counts.items())) if counts else "no entities yet")
+            )
             for run in data["runs"]:
-                out.say(f"run {run['run_id']} {run['status']} {run['started_at']} {run['totals']}")
+                totals = run["totals"] or {}
+                out.say(
+                    escape(
+                        f"run {run['run_id']} {run['status']} {run['started_at']}: "
+                        f"{totals.get('udm_changes', 0)} UDM changes, {totals.get('writes', 0)} written back, "
+                        f"{totals.get('failed', 0)} failed"
+                    )
+                )
 
         out.emit(data, human)
 
@@ -185,20 +254,19 @@ def log(
     ctx: typer.Context,
     record: str = typer.Argument(..., help="A UDM id, or a Dynamics record id (GUID)."),
     entity: str | None = typer.Option(None, "--entity", help="UDM entity of the record."),
-    limit: int = typer.Option(50, "--limit", help="At most this many events."),
+    limit: int = typer.Option(50, "--limit", min=1, help="At most this many events."),
 ) -> None:
     """Show the transactions log of one record: per field the source value, old and new, the winner, writes."""
-    from dynasync.sync_service import open_udm
+    from dynasync.sync_service import record_history
 
     state = state_of(ctx)
     out = state.out
-    with reported(out), open_udm(state.workspace) as store:
-        events = store.search_log(entity=entity, udm_id=record, limit=limit)
-        if not events:
-            events = store.search_log(external_id=record, limit=limit)
-        rows: list[dict[str, Any]] = [
+    with reported(out):
+        history = record_history(state.workspace, record, entity=entity, limit=limit)
+        events: list[dict[str, Any]] = [
             {
                 "at": e.at.isoformat(),
+                "run_id": e.run_id,
                 "direction": e.direction,
                 "synapse": e.synapse,
                 "table": e.table,
@@ -219,20 +287,40 @@ def log(
                     for f in e.fields
                 ],
             }
-            for e in events
+            for e in history.events
         ]
+        data = {
+            "entity": history.entity,
+            "udm_id": history.udm_id,
+            "deleted": history.record.deleted if history.record else None,
+            "links": [
+                {"synapse": k.synapse, "table": k.table, "external_id": k.external_id} for k in history.links
+            ],
+            "events": events,
+        }
 
         def human() -> None:
-            if not rows:
-                out.say(f"No log entries for {record}.")
-            for row in rows:
+            linked = ", ".join(f"{k.synapse} {k.table} {k.external_id}" for k in history.links) or "no links"
+            gone = " (deleted)" if history.record is not None and history.record.deleted else ""
+            out.say(f"[bold]{escape(history.entity)} {escape(history.udm_id)}[/]{gone}: {escape(linked)}")
+            if not events:
+                out.say("No log entries.")
+            for row in events:
                 out.say(
-                    f"{row['at']} {row['direction']:>3} {row['synapse'] or ''} {row['entity']} {row['udm_id']} "
-                    f"{row['action']} {row['outcome'] or ''}"
+                    escape(
+                        f"{row['at']} {row['direction']:>3} {row['synapse'] or 'udm'} "
+                        f"{row['table'] or ''} {row['action']} {row['outcome'] or ''}".rstrip()
+                    )
                 )
                 for f in row["fields"]:
-                    out.say(
-                        f"    {f['field']}: {f['old']!r} -> {f['new']!r} (winning {f['winning']!r}; {f['decision']})"
-                    )
+                    out.say(escape(_field_line(f)))
 
-        out.emit(rows, human)
+        out.emit(data, human)
+
+
+def _field_line(f: dict[str, Any]) -> str:
+    """``field: old -> new (decision)``, naming the source value and the winner when they differ from ``new``."""
+    detail = f["decision"] or ""
+    if f["source"] != f["new"] or f["winning"] != f["new"]:
+        detail = f"source value {f['source']!r}, kept {f['winning']!r}; {detail}"
+    return f"    {f['field']}: {f['old']!r} -> {f['new']!r}" + (f" ({detail})" if detail else "")

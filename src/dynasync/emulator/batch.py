@@ -126,7 +126,11 @@ def parse_batch(body: bytes, content_type: str | None, limit: int) -> list[Opera
     boundary = boundary_of(content_type)
     items: list[Operation | Changeset] = []
     count = 0
-    for part in _split_parts(body.decode("utf-8"), boundary):
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad("The batch body is not valid UTF-8.") from None
+    for part in _split_parts(text, boundary):
         headers, content = _headers_and_rest(part.lstrip("\n"))
         if "multipart/mixed" in headers.get("content-type", "").lower():
             changeset = Changeset()

@@ -171,6 +171,7 @@ class ControlMixin:
             client_id=client_id,
             secret_value=client_secret,
         )
+        me.identity.notify_directory_changed()
         result = {
             "tenant_id": ready.tenant_id,
             "client_id": ready.client_id,

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import re
 
-from dynasync.emulator.errors import EmulatorError
+from dynasync.emulator.errors import EmulatorError, not_implemented
 from dynasync.emulator.http_types import ODataResponse
 from dynasync.emulator.webctx import Ctx, segment_not_found
 
 _CALL = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_.]*)(?:\((?P<args>.*)\))?$", re.DOTALL)
 FUNCTIONS = ("WhoAmI", "RetrieveVersion", "RetrieveTotalRecordCount")
+# Real Dataverse operations the emulator does not implement: 501 naming them, rather than a 404 that would
+# suggest a typo.
+NOT_IMPLEMENTED = frozenset(
+    {
+        "RetrieveCurrentOrganization",
+        "InitializeFrom",
+        "BulkDelete",
+        "WinOpportunity",
+        "LoseOpportunity",
+        "CloseIncident",
+        "QualifyLead",
+        "Merge",
+        "ExecuteWorkflow",
+        "RetrieveUserPrivileges",
+        "RetrievePrincipalAccess",
+        "GrantAccess",
+        "RevokeAccess",
+        "Assign",
+        "SetState",
+    }
+)
 
 
 def parse_call(segment: str) -> tuple[str, str | None] | None:
@@ -26,9 +47,17 @@ def is_function(segment: str) -> bool:
     return call is not None and call[0] in FUNCTIONS
 
 
-def call_function(ctx: Ctx, segment: str) -> ODataResponse:
-    """Run an unbound function (GET only)."""
+def is_unimplemented(segment: str) -> bool:
+    """True when ``segment`` names a real Dataverse function/action the emulator does not implement."""
     call = parse_call(segment)
+    return call is not None and call[0] in NOT_IMPLEMENTED
+
+
+def call_function(ctx: Ctx, segment: str) -> ODataResponse:
+    """Run an unbound function (GET only); 501 for known but unimplemented operations."""
+    call = parse_call(segment)
+    if call is not None and call[0] in NOT_IMPLEMENTED:
+        raise not_implemented(f"the '{call[0]}' function/action")
     if call is None or call[0] not in FUNCTIONS:
         raise segment_not_found(segment)
     name, args = call

@@ -53,6 +53,25 @@ def _lk(target: str, text: str) -> LookupValue:
     return value
 
 
+_ref_text: dict[int, tuple[LookupValue, str]] = {}
+
+
+def _ref_id_text(ref: LookupValue) -> str:
+    """The id text of a lookup value, cached by object identity.
+
+    Seeds and pages reuse the same few objects (owner, business unit, currency); the cache holds the object,
+    so its id cannot be recycled while cached.
+    """
+    hit = _ref_text.get(id(ref))
+    if hit is not None and hit[0] is ref:
+        return hit[1]
+    if len(_ref_text) > _CACHE_LIMIT:
+        _ref_text.clear()
+    text = _uuid_text(ref[1])
+    _ref_text[id(ref)] = (ref, text)
+    return text
+
+
 def _uuid_text(value: object) -> str:
     """A GUID (UUID or text) as lower-case text."""
     if value.__class__ is uuid.UUID:
@@ -88,6 +107,7 @@ _ENV: dict[str, object] = {
     "DT": dt.datetime.fromisoformat,
     "DA": dt.date.fromisoformat,
     "SU": _uuid_text,
+    "SR": _ref_id_text,
     "EDT": encode_datetime,
     "EDA": encode_date,
     "EMU": encode_multi,
@@ -206,7 +226,7 @@ def build_insert_encoder(
         columns.append(q(name))
         if kind == K_LOOKUP:
             columns.append(q(name + "__t"))
-            items.append(f"None if {get} is None else SU(v[1])")
+            items.append(f"None if {get} is None else SR(v)")
             items.append("None if v is None else v[0]")
         elif kind == K_UUID:
             items.append(f"None if {get} is None else SU(v)")

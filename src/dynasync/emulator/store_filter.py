@@ -8,12 +8,8 @@ becomes a scalar subquery, lambdas (``contact_customer_accounts/any(c: ...)``) b
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
-from dynasync.emulator.catalog import AttributeDef, Catalog, EntityDef
+from dynasync.emulator.catalog import AttributeDef, EntityDef
 from dynasync.emulator.errors import EmulatorError, not_implemented
 from dynasync.emulator.odata_ast import (
     And,
@@ -27,7 +23,16 @@ from dynasync.emulator.odata_ast import (
     Property,
     QueryFunction,
 )
-from dynasync.emulator.store_dates import DATE_FUNCTIONS, date_range
+from dynasync.emulator.store_filter_base import (
+    Expr,
+    FilterContext,
+    edm_of,
+    property_not_found,
+    resolve_column,
+    resolve_stored,
+    sql_server_like,
+)
+from dynasync.emulator.store_functions import QueryFunctionsMixin
 from dynasync.emulator.store_schema import (
     K_BOOL,
     K_DATE,
@@ -40,7 +45,6 @@ from dynasync.emulator.store_schema import (
     K_MULTI,
     K_TEXT,
     K_UUID,
-    edm_type,
     encode_datetime,
     encode_money,
     q,
@@ -72,55 +76,7 @@ _LITERAL_EDM = {
 _NUMERIC = {K_INT, K_MONEY, K_DECIMAL, K_FLOAT}
 
 
-def property_not_found(entity: EntityDef, name: str) -> EmulatorError:
-    """The service's 400 for an unknown name in ``$select``/``$filter``/``$orderby``."""
-    return EmulatorError(
-        400,
-        "0x80060888",
-        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{entity.logical_name}'.",
-    )
-
-
-def resolve_column(entity: EntityDef, name: str) -> AttributeDef:
-    """A stored column by logical name or by ``_x_value`` (lookups); 400 when unknown."""
-    attribute = entity.attributes.get(name)
-    if attribute is not None and attribute.is_odata_property and not attribute.is_lookup:
-        return attribute
-    if name.startswith("_") and name.endswith("_value"):
-        attribute = entity.attributes.get(name[1:-6])
-        if attribute is not None and attribute.is_lookup:
-            return attribute
-    raise property_not_found(entity, name)
-
-
-def resolve_stored(entity: EntityDef, name: str) -> AttributeDef:
-    """Like :func:`resolve_column` but also accepting a lookup's logical name (store API callers use those)."""
-    attribute = entity.attributes.get(name)
-    if attribute is not None and attribute.is_odata_property:
-        return attribute
-    return resolve_column(entity, name)
-
-
-@dataclass(slots=True)
-class Expr:
-    """A compiled operand: SQL text and the storage kind (and column, when it is one)."""
-
-    sql: str
-    kind: str
-    attribute: AttributeDef | None
-
-
-@dataclass(slots=True)
-class FilterContext:
-    """What the compiler needs beyond the tree: the catalog, the caller and the store's clock reading."""
-
-    catalog: Catalog
-    caller: uuid.UUID | None
-    caller_business_unit: uuid.UUID | None
-    now: dt.datetime
-
-
-class FilterCompiler:
+class FilterCompiler(QueryFunctionsMixin):
     """Turns one filter tree into ``(sql, params)`` for the table aliased ``t0``."""
 
     def __init__(self, context: FilterContext, entity: EntityDef) -> None:
@@ -234,7 +190,7 @@ class FilterCompiler:
         assert isinstance(left, Expr)
         if isinstance(right, Expr):
             if not _compatible(left.kind, right.kind):
-                raise _incompatible(_edm(left), _edm(right), op)
+                raise _incompatible(edm_of(left), edm_of(right), op)
             collate = " COLLATE NOCASE" if left.kind == K_TEXT else ""
             return f"({left.sql}{collate} {_OPS[op]} {right.sql})"
         if right.kind == "null":
@@ -253,7 +209,7 @@ class FilterCompiler:
 
     def _convert(self, column: Expr, literal: Literal, op: str) -> object:
         kind, value, lk = column.kind, literal.value, literal.kind
-        bad = _incompatible(_edm(column), _LITERAL_EDM.get(lk, "Edm.String"), op)
+        bad = _incompatible(edm_of(column), _LITERAL_EDM.get(lk, "Edm.String"), op)
         if kind == K_TEXT:
             if lk != "string":
                 raise bad
@@ -312,87 +268,6 @@ class FilterCompiler:
             return f"(dv_like({self._p(like)}, {column.sql}) = 1)"
         return f"({column.sql} LIKE {self._p(like)})"
 
-    def _query_function(self, node: QueryFunction, entity: EntityDef, alias: str) -> str:
-        # Query functions name columns by logical name (PropertyName='ownerid'); _x_value is accepted too.
-        attribute = resolve_stored(entity, node.property)
-        column = Expr(f"{alias}.{q(attribute.logical_name)}", storage_kind(attribute), attribute)
-        name = node.name
-        if name in DATE_FUNCTIONS:
-            if column.kind not in (K_DATETIME, K_DATE):
-                raise EmulatorError(
-                    400, "0x80060888", f"The function '{name}' can only be used on date and time columns."
-                )
-            start, end = date_range(name, node.values, self.context.now)
-            parts: list[str] = []
-            for bound, op in ((start, ">="), (end, "<")):
-                if bound is not None:
-                    value = bound.date().isoformat() if column.kind == K_DATE else encode_datetime(bound)
-                    parts.append(f"{column.sql} {op} {self._p(value)}")
-            return "(" + " AND ".join(parts) + ")" if parts else f"({column.sql} IS NOT NULL)"
-        if name in ("In", "NotIn"):
-            if not node.values:
-                raise EmulatorError(400, "0x80060888", f"The function '{name}' requires at least one value.")
-            marks = ", ".join(self._p(self._value(column, v)) for v in node.values)
-            return f"({column.sql} {'NOT ' if name == 'NotIn' else ''}IN ({marks}))"
-        if name in ("Between", "NotBetween"):
-            if len(node.values) != 2:
-                raise EmulatorError(400, "0x80060888", f"The function '{name}' requires exactly two values.")
-            lo, hi = (self._p(self._value(column, v)) for v in node.values)
-            return f"({column.sql} {'NOT ' if name == 'NotBetween' else ''}BETWEEN {lo} AND {hi})"
-        if name in ("ContainValues", "DoesNotContainValues"):
-            if column.kind != K_MULTI:
-                raise EmulatorError(
-                    400,
-                    "0x80060888",
-                    f"The function '{name}' can only be used on multi-select choice columns.",
-                )
-            tests = " OR ".join(
-                f"(',' || {column.sql} || ',') LIKE {self._p(f'%,{int(str(v))},%')}" for v in node.values
-            )
-            if name == "ContainValues":
-                return f"({column.sql} IS NOT NULL AND ({tests}))"
-            return f"({column.sql} IS NULL OR NOT ({tests}))"
-        if name in ("EqualUserId", "NotEqualUserId", "EqualBusinessId", "NotEqualBusinessId"):
-            who = self.context.caller if "User" in name else self.context.caller_business_unit
-            if who is None:
-                return "0" if name.startswith("Equal") else f"({column.sql} IS NOT NULL)"
-            op = "=" if name.startswith("Equal") else "<>"
-            return f"({column.sql} {op} {self._p(str(who))})"
-        raise not_implemented(f"the query function Microsoft.Dynamics.CRM.{name}")
-
-    def _value(self, column: Expr, raw: object) -> object:
-        """Convert a query-function value (usually a JSON string) to the column's SQL value."""
-        kind = column.kind
-        text = str(raw)
-        try:
-            if kind == K_TEXT:
-                return text
-            if kind in (K_UUID, K_LOOKUP):
-                return str(raw if isinstance(raw, uuid.UUID) else uuid.UUID(text))
-            if kind == K_INT:
-                return int(text)
-            if kind == K_BOOL:
-                return 1 if text.lower() in ("true", "1") else 0
-            if kind == K_MONEY:
-                return encode_money(Decimal(text), 4)
-            if kind in (K_DECIMAL, K_FLOAT):
-                return float(Decimal(text))
-            if kind == K_DATETIME:
-                return encode_datetime(
-                    raw
-                    if isinstance(raw, dt.datetime)
-                    else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-                )
-            if kind == K_DATE:
-                return dt.date.fromisoformat(text[:10]).isoformat()
-        except (ValueError, InvalidOperation):
-            pass
-        raise EmulatorError(
-            400, "0x80060888", f"Cannot convert the literal '{text}' to the expected type '{_edm(column)}'."
-        )
-
-    # -- lambdas ----------------------------------------------------------------------------------------
-
     def _lambda(self, node: Lambda, entity: EntityDef, alias: str) -> str:
         if "/" in node.navigation:
             raise EmulatorError(
@@ -441,10 +316,6 @@ def _compatible(a: str, b: str) -> bool:
     return (a in _NUMERIC and b in _NUMERIC and K_MONEY not in (a, b)) or (a in ids and b in ids)
 
 
-def _edm(expr: Expr) -> str:
-    return edm_type(expr.attribute) if expr.attribute is not None else "Edm.String"
-
-
 def _incompatible(left: str, right: str, op: str) -> EmulatorError:
     return EmulatorError(
         400,
@@ -454,34 +325,12 @@ def _incompatible(left: str, right: str, op: str) -> EmulatorError:
     )
 
 
-def sql_server_like(pattern: str, value: str | None) -> int | None:
-    """SQL Server ``LIKE`` (``%``, ``_``, ``[abc]``, ``[^abc]``, case-insensitive) for patterns with brackets."""
-    if value is None:
-        return None
-    import re
-
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "%":
-            out.append(".*")
-        elif ch == "_":
-            out.append(".")
-        elif ch == "[":
-            close = pattern.find("]", i + 1)
-            if close < 0:
-                out.append(re.escape(ch))
-            else:
-                body = pattern[i + 1 : close]
-                negate = body.startswith("^")
-                body = body[1:] if negate else body
-                out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
-                i = close
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return 1 if re.fullmatch("".join(out), value, re.IGNORECASE | re.DOTALL) else 0
-
-
-SqlFunction = Callable[[str, str | None], int | None]
+__all__ = [
+    "Expr",
+    "FilterCompiler",
+    "FilterContext",
+    "property_not_found",
+    "resolve_column",
+    "resolve_stored",
+    "sql_server_like",
+]

@@ -10,7 +10,8 @@ from dynasync.emulator import changes_http, csdl, functions, metadata, webapi_re
 from dynasync.emulator.catalog import EntityDef
 from dynasync.emulator.errors import EmulatorError
 from dynasync.emulator.http_types import ODataRequest, ODataResponse
-from dynasync.emulator.serialize import JSON_TYPE, error_body
+from dynasync.emulator.paging import decode_skiptoken, parse_prefer
+from dynasync.emulator.serialize import JSON_TYPE, error_body, json_bytes
 from dynasync.emulator.webctx import Ctx, segment_not_found
 
 if TYPE_CHECKING:
@@ -68,10 +69,28 @@ def split_path(path: str) -> list[Segment]:
     return segments
 
 
-def error_response(error: EmulatorError) -> ODataResponse:
-    """Render an :class:`EmulatorError` as the service's JSON error."""
+def error_response(error: EmulatorError, prefer: str | None = None) -> ODataResponse:
+    """Render an :class:`EmulatorError` as the service's JSON error (with error-detail annotations if asked)."""
     headers = {"Content-Type": JSON_TYPE, **error.headers}
-    return ODataResponse(error.status, headers, error_body(error))
+    prefs = parse_prefer(prefer) if prefer else None
+    if prefs is None or not prefs.annotation_patterns:
+        return ODataResponse(error.status, headers, error_body(error))
+    details: dict[str, object] = {"code": error.code, "message": error.message}
+    code = error.code[2:] if error.code.startswith("0x") else error.code
+    extra = {
+        "Microsoft.PowerApps.CDS.ErrorDetails.OperationStatus": "0",
+        "Microsoft.PowerApps.CDS.ErrorDetails.SubErrorCode": "-2146233088",
+        "Microsoft.PowerApps.CDS.HelpLink": (
+            "http://go.microsoft.com/fwlink/?LinkID=398563&error=Microsoft.Crm.CrmException%3a"
+            f"{code}&client=platform"
+        ),
+        "Microsoft.PowerApps.CDS.TraceText": "",
+        "Microsoft.PowerApps.CDS.InnerError.Message": error.message,
+    }
+    for term, value in extra.items():
+        if prefs.wants(term):
+            details[f"@{term}"] = value
+    return ODataResponse(error.status, headers, json_bytes({"error": details}))
 
 
 def handle(emulator: Emulator, request: ODataRequest) -> ODataResponse:
@@ -79,7 +98,10 @@ def handle(emulator: Emulator, request: ODataRequest) -> ODataResponse:
     try:
         response = dispatch(emulator, request)
     except EmulatorError as error:
-        response = error_response(error)
+        response = error_response(error, request.headers.get("prefer"))
+    except Exception:  # a bug must still answer like the service does (and is logged)
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        response = error_response(EmulatorError(500, "0x80040216", "An unexpected error occurred."))
     response.headers.setdefault("OData-Version", "4.0")
     return response
 
@@ -108,10 +130,22 @@ def dispatch(emulator: Emulator, request: ODataRequest, ctx: Ctx | None = None) 
         _only(method, "GET")
         document = metadata.handle_metadata(emulator.catalog, request.path, ctx.options, ctx.base_url)
         return ctx.json(200, document)
-    if len(segments) == 1 and functions.is_function(_raw_first(request.path)):
-        return functions.call_function(ctx, _raw_first(request.path))
+    raw_first = _raw_first(request.path)
+    if len(segments) == 1 and (functions.is_function(raw_first) or functions.is_unimplemented(raw_first)):
+        return functions.call_function(ctx, raw_first)
     entity = ctx.entity_by_set(first.name)
     return _entity_route(ctx, entity, first, segments[1:])
+
+
+def _tracking_page(ctx: Ctx) -> bool:
+    """A nextLink of a change-tracking read (cookie ``istracking="True"``) stays a change-tracking read."""
+    token = ctx.options.get("$skiptoken")
+    if token is None:
+        return False
+    try:
+        return decode_skiptoken(token).tracking
+    except EmulatorError:
+        return False
 
 
 def _raw_first(path: str) -> str:
@@ -128,7 +162,7 @@ def _entity_route(ctx: Ctx, entity: EntityDef, first: Segment, rest: list[Segmen
     if first.key is None:
         if not rest:
             if method == "GET":
-                if ctx.prefs.track_changes or "$deltatoken" in ctx.options:
+                if ctx.prefs.track_changes or "$deltatoken" in ctx.options or _tracking_page(ctx):
                     return changes_http.read_changes(ctx, entity)
                 return webapi_read.read_collection(ctx, entity)
             if method == "POST":

@@ -102,14 +102,42 @@ def context_fragment(ctx: Ctx) -> str:
     return _fragment(select, expands)
 
 
-def parse_expands(ctx: Ctx) -> list[Any]:
-    """``$expand`` items of the request (at most 15)."""
+def parse_expands(ctx: Ctx, entity: EntityDef) -> list[Any]:
+    """``$expand`` items of the request (at most 15), checked against the service's restrictions."""
     if "$expand" not in ctx.options:
         return []
     items = list(odata.parse_expand(ctx.options["$expand"]))
+    check_expand_options(entity, ctx, items, nested=_has_nested(items))
     if len(items) > MAX_EXPANDS:
         raise EmulatorError(400, "0x80060888", "The number of $expand options exceeds the limit of 15.")
     return items
+
+
+NESTED_EXPAND_ONLY = EmulatorError(
+    400,
+    "0x80060888",
+    "Only $select and $filter clause can be provided while doing $expand on many-to-one relationship or nested "
+    "one-to-many relationship.",
+)
+
+
+def _has_nested(items: list[Any]) -> bool:
+    return any(item.expand for item in items)
+
+
+def check_expand_options(entity: EntityDef, ctx: Ctx, items: list[Any], *, nested: bool) -> None:
+    """The service's restrictions: no ``$top``/``$orderby`` on single-valued or nested collection expands."""
+    for item in items:
+        single = single_navigation(entity, item.navigation)
+        if (item.top is not None or item.orderby) and (single is not None or nested):
+            raise NESTED_EXPAND_ONLY
+        target_name = single[1] if single is not None else None
+        if single is None:
+            relationship = collection_navigation(ctx, entity, item.navigation)
+            target_name = relationship.referencing_entity if relationship is not None else None
+        target = ctx.emulator.catalog.entity(target_name) if target_name else None
+        if target is not None and item.expand:
+            check_expand_options(target, ctx, list(item.expand), nested=nested)
 
 
 def entity_json(
@@ -238,7 +266,7 @@ def read_collection(ctx: Ctx, entity: EntityDef, *, base_filter: Node | None = N
         entity, odata.parse_select(ctx.options["$select"]) if "$select" in ctx.options else None
     )
     columns = output_columns(entity, selected)
-    expands = parse_expands(ctx)
+    expands = parse_expands(ctx, entity)
     condition = request_filter(ctx, base_filter)
     order = parse_order(ctx, entity)
     size, top, size_applied = page_size(ctx.prefs, parse_top(ctx), settings)
@@ -324,7 +352,9 @@ def single_document(ctx: Ctx, entity: EntityDef, row: Row) -> dict[str, Any]:
     document: dict[str, Any] = {
         "@odata.context": f"{ctx.base_url}$metadata#{entity.entity_set_name}{context_fragment(ctx)}/$entity"
     }
-    document.update(entity_json(ctx, entity, row, output_columns(entity, selected), parse_expands(ctx)))
+    document.update(
+        entity_json(ctx, entity, row, output_columns(entity, selected), parse_expands(ctx, entity))
+    )
     return document
 
 

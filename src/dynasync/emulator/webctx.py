@@ -12,7 +12,7 @@ import orjson
 
 from dynasync.emulator import odata
 from dynasync.emulator.catalog import EntityDef
-from dynasync.emulator.errors import EmulatorError
+from dynasync.emulator.errors import EmulatorError, not_implemented
 from dynasync.emulator.http_types import ODataRequest, ODataResponse
 from dynasync.emulator.odata_ast import And, Compare, Literal, Node, Property
 from dynasync.emulator.paging import Preferences, parse_prefer
@@ -36,6 +36,15 @@ SUPPORTED_OPTIONS = frozenset(
         "$id",
     }
 )
+
+
+# Dataverse query parameters the emulator does not implement: refused by name, never silently ignored.
+UNSUPPORTED_PARAMETERS = {
+    "fetchXml": "FetchXML queries (?fetchXml=)",
+    "sql": "the SQL endpoint (?sql=)",
+    "savedQuery": "saved queries (?savedQuery=)",
+    "userQuery": "user queries (?userQuery=)",
+}
 
 
 def parse_query(query: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -65,6 +74,8 @@ def parse_query(query: str) -> tuple[dict[str, str], dict[str, str]]:
             options[name] = value
         elif name.startswith("@"):
             aliases[name] = value
+        elif name in UNSUPPORTED_PARAMETERS:
+            raise not_implemented(UNSUPPORTED_PARAMETERS[name])
     return options, aliases
 
 

@@ -61,3 +61,19 @@ class RunContext:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.options.max_retry_delay)
         return min(self.options.retry_base_delay * (2.0 ** (attempt - 1)), self.options.max_retry_delay)
+
+
+def synapse_counters(synapse: object) -> tuple[int, int] | None:
+    """Return (requests, throttled) a synapse counted itself, when it exposes them.
+
+    A synapse may offer ``counters`` (or ``client.counters``, as ``DynamicsSynapse`` does) with ``requests`` and
+    ``throttled``; the run report then shows real HTTP requests instead of pages read plus write calls.
+    """
+    counters = getattr(synapse, "counters", None)
+    if counters is None:
+        counters = getattr(getattr(synapse, "client", None), "counters", None)
+    requests = getattr(counters, "requests", None)
+    throttled = getattr(counters, "throttled", None)
+    if isinstance(requests, int) and isinstance(throttled, int):
+        return requests, throttled
+    return None

@@ -28,10 +28,15 @@ def canonical(value: Any) -> str:
     Numbers compare by value (``1``, ``1.0`` and ``Decimal("1.00")`` are one value), datetimes at whole seconds in
     UTC (Dataverse keeps no sub-second part), empty strings and empty tuples count as empty (None).
     """
-    if value is None or value == "" or value == ():
+    kind = type(value)
+    if kind is str:
+        return "s:" + value if value else "~"  # the common case first: this runs for every field of every row
+    if value is None or value == ():
         return "~"
-    if isinstance(value, bool):
+    if kind is bool:
         return "b:1" if value else "b:0"
+    if kind is int:
+        return "n:" + str(value)
     if isinstance(value, int | float | decimal.Decimal):
         number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
         if number == number.to_integral_value():
@@ -48,7 +53,7 @@ def canonical(value: Any) -> str:
         items = sorted(canonical(item) for item in value)
         return "m:" + ",".join(items)
     if isinstance(value, str):
-        return "s:" + value
+        return "s:" + value if value else "~"
     return "o:" + repr(value)
 
 

@@ -160,6 +160,12 @@ class ReadPipeline:
                     key = o.external_id or ""
                     if key not in outcomes or outcomes[key].action in ("unchanged", "echo"):
                         outcomes[key] = o
+        by_id = {p.record.id: p.record for p in prepared}
+        for key, outcome in outcomes.items():
+            if outcome.action == "failed" and key in by_id:
+                # The store refused a value (e.g. too long, out of range): the record is held like a mapping error.
+                failed.append((by_id[key], f"rejected by the UDM store: {outcome.error}"))
+                prepared = [p for p in prepared if p.record.id != key]
         self._count(outcomes.values(), retry=retry)
         if self.binding.writes:
             self._recheck_refused(tx, outcomes.values())
@@ -241,10 +247,14 @@ class ReadPipeline:
         for o in outcomes:
             if o.udm_id and any(not c.applied for c in o.changes):
                 reason = "the conflict policy kept the UDM value; it is written back to the source"
-                tx.quarantine(syn, table, WRITE_KEY + o.udm_id, reason, run_id=self.ctx.run_id, kind="write_recheck")
+                tx.quarantine(
+                    syn, table, WRITE_KEY + o.udm_id, reason, run_id=self.ctx.run_id, kind="write_recheck"
+                )
 
     def _count(self, outcomes: Iterable[RowOutcome], *, retry: bool) -> None:
         for o in outcomes:
+            if o.action == "failed":
+                continue  # counted from the held records at the end of the run
             if o.action == "created":
                 self.counts.created += 1
             elif o.action in ("updated", "attached"):

@@ -9,7 +9,7 @@ from typing import Any
 
 from dynasync.clock import Clock, SystemClock
 from dynasync.engine.bindings import Binding, Bindings, bind
-from dynasync.engine.context import EngineOptions, RunContext, Sleep
+from dynasync.engine.context import EngineOptions, RunContext, Sleep, synapse_counters
 from dynasync.engine.order import dependency_order
 from dynasync.engine.pipeline import FAILED, PENDING, ReadPipeline
 from dynasync.engine.report import ProgressCallback, RunReport
@@ -160,6 +160,9 @@ class Engine:
             work.close()
             entity_report.error = broken[binding.synapse_name]
             return False
+        before = synapse_counters(binding.synapse)
+        own = entity_report.counts(binding.synapse_name)
+        step_requests, step_throttled = own.requests, own.throttled
         try:
             await work
         except (AuthError, ConfigError) as exc:
@@ -169,6 +172,13 @@ class Engine:
         except DynasyncError as exc:
             entity_report.error = f"{binding.synapse_name} {binding.table}: {exc.explain()}"
             return False
+        finally:
+            after = synapse_counters(binding.synapse)
+            if before is not None and after is not None:
+                # The synapse's own HTTP counts replace the engine's page/call counts for this step.
+                counts = entity_report.counts(binding.synapse_name)
+                counts.requests = step_requests + (after[0] - before[0])
+                counts.throttled = step_throttled + (after[1] - before[1])
         return True
 
     def _collect_held(self, ctx: RunContext, bindings: Bindings, order: Sequence[str]) -> None:

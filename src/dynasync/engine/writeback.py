@@ -79,7 +79,9 @@ class WriteBack:
         after = state.written_version if state is not None else 0
         while True:
             with store.transaction() as tx:
-                page = list(itertools.islice(tx.iter_changed(entity, after_version=after, batch_size=size), size))
+                page = list(
+                    itertools.islice(tx.iter_changed(entity, after_version=after, batch_size=size), size)
+                )
                 if not page:
                     break
                 planned = self._plan(tx, [r for r in page if r.id not in done])
@@ -104,7 +106,11 @@ class WriteBack:
         for record in page:
             link = links.get(record.id)
             if record.deleted:
-                if link is not None and self.binding.mapping.delete_from_udm and not self._in_sync(link, record):
+                if (
+                    link is not None
+                    and self.binding.mapping.delete_from_udm
+                    and not self._in_sync(link, record)
+                ):
                     op = WriteOp(WriteKind.DELETE, table, id=link.external_id)
                     planned.append(_Planned(record, op, link.external_id, echo.decode(link.last_read_hash)))
                 continue
@@ -289,7 +295,12 @@ class WriteBack:
             self.counts.pending += 1
             self.counts.issue("write", record.id, reason, kind="pending")
         tx.quarantine(
-            self.binding.synapse_name, self.binding.table, WRITE_KEY + record.id, reason, run_id=self.ctx.run_id, kind=kind
+            self.binding.synapse_name,
+            self.binding.table,
+            WRITE_KEY + record.id,
+            reason,
+            run_id=self.ctx.run_id,
+            kind=kind,
         )
 
 

@@ -7,7 +7,15 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from dynasync.udm import store_apply, store_links, store_log, store_records, store_schema, store_state
+from dynasync.udm import (
+    store_apply,
+    store_deletes,
+    store_links,
+    store_log,
+    store_records,
+    store_schema,
+    store_state,
+)
 from dynasync.udm.model import UdmEntity, UdmRecord
 from dynasync.udm.store_session import Session
 from dynasync.udm.store_types import (
@@ -105,7 +113,7 @@ class StoreOps(abc.ABC):
         self, entity: str, udm_id: str, *, source: str = "udm", run_id: str | None = None
     ) -> bool:
         """Soft-delete one record (bumps its version); False when absent or already deleted."""
-        return self._write(store_apply.mark_deleted, entity, udm_id, source=source, run_id=run_id)
+        return self._write(store_deletes.mark_deleted, entity, udm_id, source=source, run_id=run_id)
 
     def count(self, entity: str, *, include_deleted: bool = False) -> int:
         """Return the number of (live) records of an entity."""
@@ -155,7 +163,7 @@ class StoreOps(abc.ABC):
     ) -> list[str]:
         """Soft-delete the records linked to these external ids; return the UDM ids deleted."""
         return self._write(
-            store_apply.apply_deletes, entity, synapse, table, list(external_ids), run_id=run_id
+            store_deletes.apply_deletes, entity, synapse, table, list(external_ids), run_id=run_id
         )
 
     # --- links ------------------------------------------------------------------------------------------

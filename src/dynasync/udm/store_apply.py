@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,6 @@ from dynasync.udm.store_types import (
 
 L = t.links
 _LINK_COLUMNS = [c.name for c in L.columns]
-_ANALYZE_AFTER = 1000  # new rows in one page that make statistics worth refreshing (PostgreSQL)
 _TIMES = "_times"  # decoded udm_field_times kept on a working row until it is written
 
 
@@ -129,10 +128,9 @@ class _Batch:
             [self.links[k] for k in self.dirty_links - self.new_links],
         )
         store_log.insert_events(session, self.log)
-        if session.dialect == "postgresql" and len(self.new_links) + len(self.new_rows) >= _ANALYZE_AFTER:
-            # A table filled within the last minute has no statistics yet; the planner then filters IN-lists
-            # row by row instead of probing the index (10x slower pages). ANALYZE sees this transaction's rows.
-            session.conn.exec_driver_sql(f'ANALYZE "{tbl.name}", ds_links')
+        if session.dialect == "postgresql":
+            session.note_growth(tbl.name, len(self.new_rows))
+            session.note_growth(L.name, len(self.new_links))
         if self.version > session.lock_versions():
             session.allocate_versions(self.version - session.lock_versions())
 
@@ -361,87 +359,3 @@ def upsert(
         )
     batch.flush()
     return RowOutcome(None, rec["udm_id"], action, int(rec["udm_version"] or 0), tuple(changes))
-
-
-def _delete_rows(
-    batch: _Batch,
-    rows: Iterable[dict[str, Any]],
-    source: str,
-    run_id: str | None,
-    ext: Mapping[str, tuple[str, str]],
-) -> list[str]:
-    deleted: list[str] = []
-    for rec in rows:
-        if rec["udm_deleted"]:
-            continue
-        rec["udm_deleted"] = True
-        rec["udm_version"] = batch.next_version()
-        rec["udm_updated_at"] = batch.now
-        rec["udm_source"] = source
-        rec[_TIMES] = codec.decode_times(rec["udm_field_times"])
-        batch.rows[rec["udm_id"]] = rec
-        batch.dirty_rows.add(rec["udm_id"])
-        deleted.append(rec["udm_id"])
-        table, ext_id = ext.get(rec["udm_id"], (None, None))
-        batch.log.append(
-            store_log.event(
-                batch.session,
-                run_id=run_id,
-                direction="in" if ext_id is not None else "udm",
-                synapse=source,
-                table=table,
-                external_id=ext_id,
-                entity=batch.info.entity.name,
-                udm_id=rec["udm_id"],
-                action="deleted",
-                outcome=None,
-                fields=[["udm_deleted", True, False, True, "delete"]],
-            )
-        )
-    return deleted
-
-
-def mark_deleted(
-    session: Session, entity: str, udm_id: str, *, source: str = "udm", run_id: str | None = None
-) -> bool:
-    """Soft-delete one record; return False when it is absent or already deleted."""
-    batch = _start(session, entity, None)
-    deleted = _delete_rows(batch, get_rows(session, batch.info, [udm_id]).values(), source, run_id, {})
-    batch.flush()
-    if deleted:
-        _sync_links(session, source, entity, {udm_id: batch.rows[udm_id]["udm_version"]})
-    return bool(deleted)
-
-
-def apply_deletes(
-    session: Session,
-    entity: str,
-    synapse: str,
-    table: str,
-    external_ids: Iterable[str],
-    *,
-    run_id: str | None = None,
-) -> list[str]:
-    """Soft-delete the records linked to deleted external rows; unknown ids are ignored. Return UDM ids deleted."""
-    batch = _start(session, entity, None)
-    stmt = sa.select(L.c.ext_id, L.c.udm_id).where(
-        L.c.synapse == synapse, L.c.ext_table == table, L.c.entity == entity
-    )
-    ext = {r.udm_id: (table, r.ext_id) for r in session.select_in(stmt, L.c.ext_id, list(external_ids))}
-    rows = get_rows(session, batch.info, ext.keys()).values()
-    deleted = _delete_rows(batch, rows, synapse, run_id, ext)
-    batch.flush()
-    _sync_links(session, synapse, entity, {k: batch.rows[k]["udm_version"] for k in deleted})
-    return deleted
-
-
-def _sync_links(session: Session, synapse: str, entity: str, versions: Mapping[str, int]) -> None:
-    # The delete came from this synapse, so its row is in sync with the (deleted) record.
-    if not versions:
-        return
-    stmt = (
-        sa.update(L)
-        .where(L.c.synapse == synapse, L.c.entity == entity, L.c.udm_id == sa.bindparam("b_udm_id"))
-        .values(synced_version=sa.bindparam("b_version"))
-    )
-    session.conn.execute(stmt, [{"b_udm_id": k, "b_version": v} for k, v in versions.items()])

@@ -134,7 +134,11 @@ def _copy(session: Session, table_name: str, names: Sequence[str], data: Sequenc
 
 
 def _update_via_copy(
-    session: Session, table: sa.Table, names: Sequence[str], keys: Sequence[str], data: Sequence[Sequence[Any]]
+    session: Session,
+    table: sa.Table,
+    names: Sequence[str],
+    keys: Sequence[str],
+    data: Sequence[Sequence[Any]],
 ) -> None:
     # COPY the new values into a temporary table typed like the target, then one UPDATE ... FROM joins them.
     global _temp_counter

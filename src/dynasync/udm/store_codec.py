@@ -290,6 +290,18 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, default=_json_default, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def _lenient_default(value: Any) -> Any:
+    try:
+        return _json_default(value)
+    except TypeError:
+        return str(value)
+
+
+def dumps_lenient(value: Any) -> str:
+    """Like :func:`dumps`, but values JSON cannot hold become their ``str()`` (for the log, never for state)."""
+    return orjson.dumps(value, default=_lenient_default, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def loads(text: str | None) -> Any:
     """Decode JSON text written by :func:`dumps` (None stays None)."""
     return None if text is None else orjson.loads(text)

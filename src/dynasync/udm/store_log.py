@@ -44,7 +44,7 @@ def event(
         "udm_id": udm_id,
         "action": action,
         "outcome": outcome,
-        "fields": codec.dumps(fields),
+        "fields": codec.dumps_lenient(fields),
     }
 
 
@@ -68,7 +68,7 @@ def log_writes(session: Session, run_id: str | None, entries: Sequence[WriteLogE
     rows = []
     for e in entries:
         info = session.info(e.entity)
-        values = {k: info.coercers[k](v) if k in info.coercers else v for k, v in e.values.items()}
+        values = {k: _loggable(info, k, v) for k, v in e.values.items()}
         fields = [[k, None, None, v, "write"] for k, v in sorted(values.items())]
         rows.append(
             event(
@@ -86,6 +86,17 @@ def log_writes(session: Session, run_id: str | None, entries: Sequence[WriteLogE
             )
         )
     insert_events(session, rows)
+
+
+def _loggable(info: t.EntityInfo, name: str, value: Any) -> Any:
+    # Written values are logged in UDM form when they fit the field, as given otherwise (the log never fails).
+    fn = info.coercers.get(name)
+    if fn is None:
+        return value
+    try:
+        return fn(value)
+    except (ValueError, TypeError, ArithmeticError):
+        return value
 
 
 def _to_event(row: Mapping[Any, Any]) -> LogEvent:

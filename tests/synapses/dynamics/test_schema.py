@@ -22,8 +22,8 @@ def _fresh(server: EmulatorServer) -> None:  # noqa: F811
 async def _discover(synapse: DynamicsSynapse) -> dict[str, StreamSpec]:
     async with synapse:
         streams = {s.name: s for s in await synapse.discover()}
-        # One table list, then a bounded number of metadata requests per table (never everything at once).
-        assert synapse.client.counters.requests <= 1 + 10 * len(streams)
+        # One table list, then at most one request per column-type cast (+ attributes, relationships) per table.
+        assert synapse.client.counters.requests <= 1 + 14 * len(streams)
         return streams
 
 

@@ -23,15 +23,14 @@ from typing import Any
 
 from dynasync.errors import FatalSourceError
 from dynasync.synapses.base import ChangeBatch, ColumnSpec, SourceRecord, StreamSpec
-from dynasync.synapses.dynamics.client import DataverseClient, Page
+from dynasync.synapses.dynamics.client import DataverseClient
 from dynasync.synapses.dynamics.errors import ChangeTrackingDisabledError, DeltaTokenExpiredError
 from dynasync.synapses.dynamics.odata import compare, query
-from dynasync.synapses.dynamics.values import ANNOTATIONS, read_columns, record_from_row, wire_name
+from dynasync.synapses.dynamics.values import ANNOTATIONS, RowReader, read_columns, wire_name
 
 __all__ = ["CURSOR_VERSION", "ChangeReader", "request_reconcile"]
 
 CURSOR_VERSION = 1
-_DELETED = "$deletedEntity"
 
 
 def request_reconcile(cursor: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -91,10 +90,11 @@ class ChangeReader:
             state = {"reconcile": True}
         elif not known:
             state = {"reconcile": bool(state.get("reconcile"))}
+        reader = RowReader(stream, columns)
         if mode == "tracked":
-            generator = self._tracked(stream, columns, signature, state, notes)
+            generator = self._tracked(reader, signature, state, notes)
         else:
-            generator = self._watermark(stream, columns, signature, state, notes)
+            generator = self._watermark(reader, signature, state, notes)
         async for batch in generator:
             yield batch
 

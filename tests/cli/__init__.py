@@ -1,0 +1,1 @@
+"""Tests of the ``dynasync`` command line against the emulator over real TLS."""

@@ -183,9 +183,26 @@ def token_provider(ws: Workspace, record: SynapseRecord) -> TokenProvider:
     )
 
 
+class SynapseClient(DataverseClient):
+    """A Web API client that also closes its token provider (msal's HTTP session) when it is closed."""
+
+    def __init__(self, config: DynamicsConfig, tokens: TokenProvider) -> None:
+        super().__init__(config, tokens)
+        self._provider = tokens
+
+    async def aclose(self) -> None:
+        """Close pooled connections, then the token provider's keep-alive connections to Entra ID."""
+        try:
+            await super().aclose()
+        finally:
+            close = getattr(self._provider, "close", None)
+            if callable(close):
+                close()
+
+
 def open_client(ws: Workspace, record: SynapseRecord) -> DataverseClient:
-    """A Web API client for this synapse."""
-    return DataverseClient(config_for(ws, record), token_provider(ws, record))
+    """A Web API client for this synapse (closing it also closes its token provider)."""
+    return SynapseClient(config_for(ws, record), token_provider(ws, record))
 
 
 async def test_connection(ws: Workspace, record: SynapseRecord) -> ConnectionReport:

@@ -74,9 +74,26 @@ class Workspace:
     def box(self) -> SecretBox:
         """The secret box for this home (the key file is created on first use)."""
         if self._box is None:
-            self.home.mkdir(parents=True, exist_ok=True)
+            self._ensure_home()
             self._box = load_secret_box(self.home, key_material=self.settings.secret_key)
         return self._box
+
+    def _ensure_home(self) -> None:
+        """Create the home directory; a ConfigError (not an OSError) when that is impossible."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            if not self.home.is_dir():
+                raise NotADirectoryError(str(self.home))
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(
+                f"The dynasync home {self.home} is not a directory.",
+                remedy="Point --home (or DYNASYNC_HOME) at a directory.",
+            ) from None
+        except PermissionError:
+            raise ConfigError(
+                f"The dynasync home {self.home} cannot be created or written.",
+                remedy="Point --home (or DYNASYNC_HOME) at a directory you own.",
+            ) from None
 
     def _path(self, name: str, suffix: str) -> Path:
         return self.settings.synapses_dir / f"{slug(name)}{suffix}"
@@ -137,6 +154,7 @@ class Workspace:
             )
         if not record.created_at:
             record.created_at = now_iso()
+        self._ensure_home()
         _write_private(self._path(record.name, ".json"), json.dumps(asdict(record), indent=2))
 
     def delete(self, name: str) -> None:

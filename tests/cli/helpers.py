@@ -53,6 +53,12 @@ class Cli:
             assert "Traceback" not in result.output, described
         if result.exception is not None:
             assert isinstance(result.exception, SystemExit), described
+            # The traceback's frames would keep the command's objects (and their connections) alive.
+            error: BaseException | None = result.exception
+            while error is not None:
+                error.__traceback__ = None
+                error = error.__context__
+            result.exc_info = None
         return result
 
     def json(self, *args: object, expect: int = 0) -> Any:
@@ -62,11 +68,11 @@ class Cli:
 
 
 def one_paragraph_error(result: Result) -> str:
-    """The error text of a failed command: one ``Error:`` paragraph on stderr, nothing on stdout after it."""
+    """The error of a failed command: stderr is one ``Error:`` paragraph (whitespace normalised)."""
     text = result.stderr.strip()
-    assert text.count("Error:") == 1, text
-    error = text[text.index("Error:") :]
-    return re.sub(r"\s+", " ", error)
+    assert text.startswith("Error: "), text
+    assert "\n\n" not in text and "Traceback" not in text, text
+    return re.sub(r"\s+", " ", text)
 
 
 class _FormFinder(HTMLParser):

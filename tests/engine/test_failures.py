@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -280,6 +281,31 @@ def test_reject_empty_keeps_the_value_and_restores_it_in_the_source(tmp_path: Pa
         assert w.fake.rows("account")["a-1"]["name"] == "One"
         events = w.store.search_log(entity="Account", udm_id=udm_id)
         assert any("reject_empty" in f.decision for e in events for f in e.fields)
+        quiet = w.sync()
+        assert quiet.writes == 0 and quiet.udm_changes == 0
+        assert w.store.list_quarantined() == []
+    finally:
+        w.close()
+
+
+def test_values_settable_only_on_an_existing_row_follow_the_create(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    try:
+        stream = w.fake.streams["account"]
+        columns = dict(stream.columns)
+        columns["city"] = dataclasses.replace(columns["city"], creatable=False)
+        w.fake.streams["account"] = dataclasses.replace(stream, columns=columns)
+        w.sync()
+        born = w.store.upsert("Account", {"name": "Born", "city": "Rome"}, source="udm")
+        first = w.sync()
+        assert first.entities["Account"].synapses["dyn"].written_created == 1
+        ext_id = w.store.link_for_record("dyn", "Account", born.udm_id).external_id  # type: ignore[union-attr]
+        assert w.fake.rows("account")[ext_id] == {"name": "Born"}
+        assert "city" not in w.fake.write_ops[-1].values
+        second = w.sync()
+        assert second.entities["Account"].synapses["dyn"].written_updated == 1
+        assert w.fake.rows("account")[ext_id]["city"] == "Rome"
+        w.sync()  # the echo
         quiet = w.sync()
         assert quiet.writes == 0 and quiet.udm_changes == 0
         assert w.store.list_quarantined() == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dynasync.errors import ConfigError
 from dynasync.mapping.compile import CompiledEntity, CompiledMapping, compile_mapping
@@ -22,6 +22,9 @@ class Binding:
     stream: StreamSpec
     mapping: CompiledEntity
     write_fields: frozenset[str] = frozenset()  # UDM fields whose values flow to this table
+    column_fields: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # written column -> its UDM fields
 
     @property
     def entity(self) -> str:
@@ -98,7 +101,11 @@ async def bind(
                     remedy="Refresh the schema and fix the mapping.",
                 )
             spec_entity = compiled.spec.entity_for_table(table)
-            items.append(Binding(name, synapse, stream, entity, _write_fields(spec_entity)))
+            items.append(
+                Binding(
+                    name, synapse, stream, entity, _write_fields(spec_entity), _column_fields(spec_entity)
+                )
+            )
     entities = {e.name: e for e in udm_entities(specs, all_streams)}
     return Bindings(tuple(items), entities)
 
@@ -109,3 +116,11 @@ def _write_fields(entity: EntityMapping | None) -> frozenset[str]:
     return frozenset(
         f.field for f in entity.fields if f.field and f.column and f.direction.writes and not f.has_constant
     )
+
+
+def _column_fields(entity: EntityMapping | None) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for f in entity.fields if entity is not None else ():
+        if f.field and f.column and f.direction.writes and not f.has_constant:
+            out[f.column] = (*out.get(f.column, ()), f.field)
+    return out

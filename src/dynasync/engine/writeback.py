@@ -36,6 +36,9 @@ class _Planned:
     external_id: str
     fingerprint: dict[str, str]
     creating: bool = False
+    recheck: bool = (
+        False  # some values can only be set once the row exists (e.g. a status): send them next run
+    )
 
 
 class WriteBack:
@@ -145,9 +148,16 @@ class WriteBack:
             if out.problems:
                 self._hold(tx, record, "; ".join(out.problems), kind="write_failed")
                 continue
+            creating = link is None or self._unconfirmed(link)
+            values, unsent, later = self._sendable(out.values, creating=creating)
             new_fp = dict(base)
-            new_fp.update({f: current[f] for f in changed})
-            if not out.values:
+            new_fp.update({f: current[f] for f in changed if f not in unsent})
+            if later:
+                # Some values can only be set once the row exists (e.g. a status): re-check after the create.
+                self._hold(
+                    tx, record, "values settable only after create are sent next run", kind="write_recheck"
+                )
+            if not values:
                 self.in_sync.append(record.id)
                 continue
             if link is None:
@@ -158,19 +168,44 @@ class WriteBack:
                     # Linked before the write is sent: a crash after the write leaves a link, never a duplicate.
                     tx.link(syn, table, ext_id, entity, record.id)
                 op = WriteOp(
-                    WriteKind.UPSERT if ext_id else WriteKind.CREATE, table, values=out.values, id=ext_id
+                    WriteKind.UPSERT if ext_id else WriteKind.CREATE, table, values=values, id=ext_id
                 )
-                planned.append(_Planned(record, op, op.id or "", new_fp, creating=True))
+                planned.append(_Planned(record, op, op.id or "", new_fp, creating=True, recheck=later))
             elif self._unconfirmed(link):
-                op = WriteOp(WriteKind.UPSERT, table, values=out.values, id=link.external_id)
-                planned.append(_Planned(record, op, link.external_id, new_fp, creating=True))
+                op = WriteOp(WriteKind.UPSERT, table, values=values, id=link.external_id)
+                planned.append(_Planned(record, op, link.external_id, new_fp, creating=True, recheck=later))
             else:
                 if_match = link.external_version if self.ctx.options.use_if_match else None
-                op = WriteOp(
-                    WriteKind.UPDATE, table, values=out.values, id=link.external_id, if_match=if_match
-                )
+                op = WriteOp(WriteKind.UPDATE, table, values=values, id=link.external_id, if_match=if_match)
                 planned.append(_Planned(record, op, link.external_id, new_fp))
         return planned
+
+    def _sendable(
+        self, values: Mapping[str, Any], *, creating: bool
+    ) -> tuple[dict[str, Any], set[str], bool]:
+        """Drop what the destination refuses, and empty values on create (the row starts empty anyway).
+
+        Columns not creatable are dropped from creates, columns not updatable from updates.
+
+        Returns:
+            The values to send, the UDM fields whose values were not sent (the destination does not hold them),
+            and whether a dropped value could be sent by an update once the row exists.
+        """
+        columns = self.binding.stream.columns
+        sendable: dict[str, Any] = {}
+        unsent: set[str] = set()
+        later = False
+        for name, value in values.items():
+            spec = columns.get(name)
+            if creating and value is None:
+                continue
+            allowed = spec is None or (spec.creatable if creating else spec.updatable)
+            if allowed:
+                sendable[name] = value
+                continue
+            unsent.update(self.binding.column_fields.get(name, ()))
+            later = later or (creating and spec is not None and spec.updatable)
+        return sendable, unsent, later
 
     def _reference_links(self, tx: StoreTx, page: Sequence[UdmRecord]) -> dict[tuple[str, str], Link]:
         """Links of referenced records to this synapse, one query per target entity."""
@@ -241,7 +276,11 @@ class WriteBack:
                     else:
                         self.counts.written_updated += 1
                     self._mark(tx, item.record, ext_id, item.fingerprint, result.version, op.values)
-                released.append(WRITE_KEY + item.record.id)
+                if item.recheck:
+                    reason = "created; values settable only on an existing row are sent next run"
+                    self._hold(tx, item.record, reason, kind="write_recheck")
+                else:
+                    released.append(WRITE_KEY + item.record.id)
                 outcome = "ok"
             elif result.conflict:
                 self.counts.write_conflicts += 1

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 from dynasync.errors import FatalSourceError
@@ -95,28 +96,32 @@ class ChangeReader:
             generator = self._tracked(reader, signature, state, notes)
         else:
             generator = self._watermark(reader, signature, state, notes)
-        async for batch in generator:
-            yield batch
+        # Inner generators are closed with this one (not at garbage collection): they may hold a page request.
+        async with aclosing(generator):
+            async for batch in generator:
+                yield batch
 
     # -- change tracking --------------------------------------------------------------------------------------
 
-    def _initial_url(self, stream: StreamSpec, columns: list[ColumnSpec]) -> str:
-        return f"{stream.collection}?{query(select_=[wire_name(c) for c in columns])}"
+    @staticmethod
+    def _initial_url(reader: RowReader) -> str:
+        return f"{reader.stream.collection}?{query(select_=reader.select)}"
 
     async def _tracked(
         self,
-        stream: StreamSpec,
-        columns: list[ColumnSpec],
+        reader: RowReader,
         signature: str,
         state: dict[str, Any],
         notes: list[str],
-    ) -> AsyncIterator[ChangeBatch]:
-        url = state.get("url") or self._initial_url(stream, columns)
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        stream = reader.stream
+        url = state.get("url") or self._initial_url(reader)
         full = bool(state.get("full", True)) if state.get("url") else True
         reconcile = bool(state.get("reconcile"))
         try:
-            async for batch in self._tracked_pages(stream, columns, signature, url, full, reconcile, notes):
-                yield batch
+            async with aclosing(self._tracked_pages(reader, signature, url, full, reconcile, notes)) as pages:
+                async for batch in pages:
+                    yield batch
             return
         except DeltaTokenExpiredError as error:
             if full:
@@ -130,56 +135,45 @@ class ChangeReader:
                 f"Table '{stream.name}': change tracking is not enabled ({error.message}); syncing by the "
                 f"modifiedon watermark instead. {error.remedy or ''}".strip()
             )
-            async for batch in self._watermark(stream, columns, signature, {"reconcile": True}, notes):
-                yield batch
+            async with aclosing(self._watermark(reader, signature, {"reconcile": True}, notes)) as batches:
+                async for batch in batches:
+                    yield batch
             return
-        initial = self._initial_url(stream, columns)
-        async for batch in self._tracked_pages(stream, columns, signature, initial, True, True, notes):
-            yield batch
+        initial = self._initial_url(reader)
+        async with aclosing(self._tracked_pages(reader, signature, initial, True, True, notes)) as pages:
+            async for batch in pages:
+                yield batch
 
     async def _tracked_pages(
         self,
-        stream: StreamSpec,
-        columns: list[ColumnSpec],
+        reader: RowReader,
         signature: str,
         url: str,
         full: bool,
         reconcile: bool,
         notes: list[str],
-    ) -> AsyncIterator[ChangeBatch]:
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        stream = reader.stream
         pages = self.client.iter_pages(
             url, maxpagesize=self.page_size, annotations=ANNOTATIONS, track_changes=True, table=stream.name
         )
-        async for page in pages:
-            upserts, deletes = self._split(stream, columns, page)
-            base = {"v": CURSOR_VERSION, "mode": "tracked", "select": signature}
-            if page.next_link:
-                cursor = {**base, "url": page.next_link, "full": full, "reconcile": reconcile}
-                yield self._batch(stream, upserts, deletes, cursor, notes, full_load=full)
-                continue
-            if not page.delta_link:
-                raise FatalSourceError(
-                    f"Dataverse returned the last change-tracking page of '{stream.name}' without a deltaLink.",
-                    remedy="Delta sync cannot continue without it; check that change tracking is enabled.",
-                )
-            ids = await self.all_ids(stream) if reconcile else None
-            cursor = {**base, "url": page.delta_link, "full": False, "reconcile": False}
-            yield self._batch(stream, upserts, deletes, cursor, notes, full_load=full, last=True, ids=ids)
-
-    def _split(
-        self, stream: StreamSpec, columns: list[ColumnSpec], page: Page
-    ) -> tuple[list[SourceRecord], list[str]]:
-        upserts: list[SourceRecord] = []
-        deletes: list[str] = []
-        for row in page.rows:
-            context = str(row.get("@odata.context") or "")
-            if context.endswith(_DELETED) or (
-                "reason" in row and "id" in row and stream.primary_id not in row
-            ):
-                deletes.append(str(row["id"]).lower())
-            else:
-                upserts.append(record_from_row(stream, row, columns))
-        return upserts, deletes
+        # Closed explicitly when this generator is: the client may hold a prefetched page request.
+        async with aclosing(pages):
+            async for page in pages:
+                upserts, deletes = reader.split(page.rows)
+                base = {"v": CURSOR_VERSION, "mode": "tracked", "select": signature}
+                if page.next_link:
+                    cursor = {**base, "url": page.next_link, "full": full, "reconcile": reconcile}
+                    yield self._batch(stream, upserts, deletes, cursor, notes, full_load=full)
+                    continue
+                if not page.delta_link:
+                    raise FatalSourceError(
+                        f"Dataverse returned the last change-tracking page of '{stream.name}' without a deltaLink.",
+                        remedy="Delta sync cannot continue without it; check that change tracking is enabled.",
+                    )
+                ids = await self.all_ids(stream) if reconcile else None
+                cursor = {**base, "url": page.delta_link, "full": False, "reconcile": False}
+                yield self._batch(stream, upserts, deletes, cursor, notes, full_load=full, last=True, ids=ids)
 
     @staticmethod
     def _batch(
@@ -211,74 +205,88 @@ class ChangeReader:
     async def all_ids(self, stream: StreamSpec) -> frozenset[str]:
         """Every primary id the table has now (``$select=<pk>``, all pages)."""
         ids: set[str] = set()
-        url = f"{stream.collection}?{query(select_=[stream.primary_id])}"
-        async for page in self.client.iter_pages(url, maxpagesize=self.key_page_size, table=stream.name):
-            ids.update(str(row[stream.primary_id]).lower() for row in page.rows)
+        pk = stream.primary_id
+        url = f"{stream.collection}?{query(select_=[pk])}"
+        pages = self.client.iter_pages(url, maxpagesize=self.key_page_size, table=stream.name)
+        async with aclosing(pages):
+            async for page in pages:
+                ids.update(str(row[pk]).lower() for row in page.rows)
         return frozenset(ids)
 
     # -- modifiedon watermark -----------------------------------------------------------------------------------
 
-    def _watermark_url(self, stream: StreamSpec, columns: list[ColumnSpec], since: str | None) -> str:
-        select = [wire_name(c) for c in columns]
+    @staticmethod
+    def _watermark_url(reader: RowReader, since: str | None) -> str:
+        stream = reader.stream
         pk = stream.primary_id
         if "modifiedon" not in stream.columns:
-            return f"{stream.collection}?{query(select_=select, orderby=[(pk, False)])}"
+            return f"{stream.collection}?{query(select_=reader.select, orderby=[(pk, False)])}"
         # "ge", not "gt": rows sharing the watermark's second (or committed late within it) are read again and
         # dropped by id (the cursor's "seen"), so none is lost and none repeats run after run.
         filter_ = compare("modifiedon", "ge", _parse_time(since)) if since else None
-        text = query(select_=select, filter_=filter_, orderby=[("modifiedon", False), (pk, False)])
+        text = query(select_=reader.select, filter_=filter_, orderby=[("modifiedon", False), (pk, False)])
         return f"{stream.collection}?{text}"
 
     async def _watermark(
         self,
-        stream: StreamSpec,
-        columns: list[ColumnSpec],
+        reader: RowReader,
         signature: str,
         state: dict[str, Any],
         notes: list[str],
-    ) -> AsyncIterator[ChangeBatch]:
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        stream = reader.stream
         runs = int(state.get("runs", 0))
         resuming = bool(state.get("url"))
         # The watermark this run started from filters every page of the run, also after a resume.
         start_since = state.get("start_since") if resuming else state.get("since")
         start_seen = set((state.get("start_seen") if resuming else state.get("seen")) or ())
+        start_time = _parse_time(start_since) if start_since else None
         since: str | None = state.get("since")
+        since_time = _parse_time(since) if since else None
         seen = set(state.get("seen") or ())
         full = bool(state.get("full", True)) if resuming else not since
         timed = "modifiedon" in stream.columns
         reconcile = bool(state.get("reconcile")) or not timed
         if self.reconcile_every and (runs + 1) % self.reconcile_every == 0 and since:
             reconcile = True
-        url = state.get("url") or self._watermark_url(stream, columns, since)
+        url = state.get("url") or self._watermark_url(reader, since)
         base = {"v": CURSOR_VERSION, "mode": "watermark", "select": signature}
         pages = self.client.iter_pages(
             url, maxpagesize=self.page_size, annotations=ANNOTATIONS, table=stream.name
         )
-        async for page in pages:
-            upserts, _ = self._split(stream, columns, page)
-            if timed:
-                fresh = []
-                for record in upserts:
-                    stamp = record.modified_on.isoformat() if record.modified_on else None
-                    if stamp is not None and stamp == start_since and record.id in start_seen:
-                        continue  # read by an earlier run at the same watermark second
-                    fresh.append(record)
-                    if stamp is not None and (since is None or _parse_time(stamp) > _parse_time(since)):
-                        since, seen = stamp, {record.id}
-                    elif stamp is not None and stamp == since:
-                        seen.add(record.id)
-                upserts = fresh
-            progress = {"since": since, "seen": sorted(seen), "runs": runs}
-            if page.next_link:
-                cursor = {**base, "url": page.next_link, **progress, "full": full, "reconcile": reconcile}
-                cursor.update(start_since=start_since, start_seen=sorted(start_seen))
-                yield self._batch(stream, upserts, [], cursor, notes, full_load=full)
-                continue
-            ids = await self.all_ids(stream) if reconcile else None
-            if not timed:
-                progress.update(since=None, seen=[])
-            cursor = {**base, "url": None, **progress, "runs": runs + 1, "full": False, "reconcile": False}
-            yield self._batch(stream, upserts, [], cursor, notes, full_load=full, last=True, ids=ids)
+        async with aclosing(pages):
+            async for page in pages:
+                upserts, _ = reader.split(page.rows)
+                if timed:
+                    fresh = []
+                    for record in upserts:
+                        stamp = record.modified_on
+                        if stamp is not None and stamp == start_time and record.id in start_seen:
+                            continue  # read by an earlier run at the same watermark second
+                        fresh.append(record)
+                        if stamp is not None and (since_time is None or stamp > since_time):
+                            since, since_time, seen = stamp.isoformat(), stamp, {record.id}
+                        elif stamp is not None and stamp == since_time:
+                            seen.add(record.id)
+                    upserts = fresh
+                progress = {"since": since, "seen": sorted(seen), "runs": runs}
+                if page.next_link:
+                    cursor = {**base, "url": page.next_link, **progress, "full": full, "reconcile": reconcile}
+                    cursor.update(start_since=start_since, start_seen=sorted(start_seen))
+                    yield self._batch(stream, upserts, [], cursor, notes, full_load=full)
+                    continue
+                ids = await self.all_ids(stream) if reconcile else None
+                if not timed:
+                    progress.update(since=None, seen=[])
+                cursor = {
+                    **base,
+                    "url": None,
+                    **progress,
+                    "runs": runs + 1,
+                    "full": False,
+                    "reconcile": False,
+                }
+                yield self._batch(stream, upserts, [], cursor, notes, full_load=full, last=True, ids=ids)
 
 
 def _parse_time(text: str) -> dt.datetime:

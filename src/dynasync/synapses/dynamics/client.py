@@ -13,7 +13,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -161,45 +161,77 @@ class DataverseClient:
         track_changes: bool = False,
         headers: Mapping[str, str] | None = None,
         table: str | None = None,
-    ) -> AsyncIterator[Page]:
+        prefetch: bool = True,
+    ) -> AsyncGenerator[Page, None]:
         """Yield every page of a collection, following ``@odata.nextLink`` verbatim.
 
         The same ``Prefer`` goes with every page. ``delta_link`` is set on the page that carries
         ``@odata.deltaLink`` (the last one). A next link seen before raises :class:`PagingLoopError`.
+        With ``prefetch`` the next page is requested before a page is handed out, so the service prepares it
+        while the caller works on this one; an error of that request surfaces when the caller asks for it.
         """
         prefer_value = compose_prefer(
             maxpagesize=maxpagesize, annotations=annotations, track_changes=track_changes
         )
         seen: set[str] = set()
         current: str | None = url
-        while current is not None:
-            seen.add(self._absolute(current))
-            response = await self.request("GET", current, prefer=prefer_value, headers=headers, table=table)
-            body = response.json()
-            if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-                raise RequestRejectedError(
-                    f"Expected a collection from {current}, got something else.",
-                    remedy="The URL does not name a collection; check the table's entity set name.",
-                    status=response.status,
-                    request_id=request_id_of(response.headers),
-                )
-            next_link = body.get("@odata.nextLink") or body.get("odata.nextLink")
-            if next_link is not None and self._absolute(str(next_link)) in seen:
-                raise PagingLoopError(
-                    f"Dataverse returned the same next page link twice: {next_link}",
-                    remedy="Paging would never end; report this with the request id. A unique sort order "
-                    "(add the primary key to $orderby) avoids it.",
-                    status=response.status,
-                    request_id=request_id_of(response.headers),
-                )
-            yield Page(
-                rows=body["value"],
-                next_link=str(next_link) if next_link else None,
-                delta_link=body.get("@odata.deltaLink"),
-                body=body,
-                preference_applied=response.headers.get("Preference-Applied"),
+        pending: asyncio.Task[DataverseResponse] | None = None
+        try:
+            while current is not None:
+                seen.add(self._absolute(current))
+                if pending is None:
+                    response = await self.request(
+                        "GET", current, prefer=prefer_value, headers=headers, table=table
+                    )
+                else:
+                    response = await pending
+                    pending = None
+                page = self._page(response, current, seen)
+                if page.next_link is not None and prefetch:
+                    sent = asyncio.Event()
+                    pending = asyncio.create_task(
+                        self.request(
+                            "GET",
+                            page.next_link,
+                            prefer=prefer_value,
+                            headers=headers,
+                            table=table,
+                            sent=sent,
+                        )
+                    )
+                    await _until_sent(pending, sent)
+                yield page
+                current = page.next_link
+        finally:
+            if pending is not None:
+                await _discard(pending)
+
+    def _page(self, response: DataverseResponse, url: str, seen: set[str]) -> Page:
+        """Parse one collection page and check its next link."""
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+            raise RequestRejectedError(
+                f"Expected a collection from {url}, got something else.",
+                remedy="The URL does not name a collection; check the table's entity set name.",
+                status=response.status,
+                request_id=request_id_of(response.headers),
             )
-            current = str(next_link) if next_link else None
+        next_link = body.get("@odata.nextLink") or body.get("odata.nextLink")
+        if next_link is not None and self._absolute(str(next_link)) in seen:
+            raise PagingLoopError(
+                f"Dataverse returned the same next page link twice: {next_link}",
+                remedy="Paging would never end; report this with the request id. A unique sort order "
+                "(add the primary key to $orderby) avoids it.",
+                status=response.status,
+                request_id=request_id_of(response.headers),
+            )
+        return Page(
+            rows=body["value"],
+            next_link=str(next_link) if next_link else None,
+            delta_link=body.get("@odata.deltaLink"),
+            body=body,
+            preference_applied=response.headers.get("Preference-Applied"),
+        )
 
     async def post(
         self,
@@ -278,6 +310,7 @@ class DataverseClient:
         idempotent: bool | None = None,
         table: str | None = None,
         record_write: bool = False,
+        sent: asyncio.Event | None = None,
     ) -> DataverseResponse:
         """Send one logical request with retries; return the 2xx answer or raise a typed error.
 
@@ -294,6 +327,7 @@ class DataverseClient:
             idempotent: Override whether the request may be repeated after an unknown outcome.
             table: The table the request is about (for error remedies).
             record_write: Refusals of this request concern one record (skippable in a run).
+            sent: Set once the request has been written to the connection (network transports only).
         """
         method = method.upper()
         target = self._absolute(url)
@@ -315,7 +349,7 @@ class DataverseClient:
         if prefer:
             send_headers["Prefer"] = prefer
         ctx = self._ctx.with_table(table) if table else self._ctx
-        return await self._send(method, target, body, send_headers, safe, ctx, record_write)
+        return await self._send(method, target, body, send_headers, safe, ctx, record_write, sent)
 
     async def _send(
         self,
@@ -326,6 +360,7 @@ class DataverseClient:
         safe: bool,
         ctx: ErrorContext,
         record_write: bool,
+        sent: asyncio.Event | None = None,
     ) -> DataverseResponse:
         attempt = 0  # attempts that failed in a way counted against max_attempts
         refreshed = False
@@ -342,7 +377,7 @@ class DataverseClient:
                     self._wait_until_allowed()
                 )  # a throttle may have arrived while this one queued for a slot
                 token = await self._tokens.token()
-                outcome = await self._attempt(method, target, body, headers, token)
+                outcome = await self._attempt(method, target, body, headers, token, sent)
             finally:
                 await self.limiter.release()
             self.counters.peak_concurrency = max(self.counters.peak_concurrency, self.limiter.peak)
@@ -420,7 +455,13 @@ class DataverseClient:
             )
 
     async def _attempt(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str], token: str
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        token: str,
+        sent: asyncio.Event | None = None,
     ) -> httpx.Response | httpx.HTTPError:
         request_headers = {
             **headers,
@@ -430,7 +471,13 @@ class DataverseClient:
         self.counters.requests += 1
         self.counters.bytes_sent += len(body or b"")
         try:
-            response = await self._http.request(method, target, content=body, headers=request_headers)
+            response = await self._http.request(
+                method,
+                target,
+                content=body,
+                headers=request_headers,
+                extensions={"trace": _sent_tracer(sent)} if sent is not None else None,
+            )
         except (httpx.TransportError, httpx.DecodingError) as exc:
             return exc
         # Bytes on the wire (compressed); responses built in memory (tests) report their declared length.
@@ -467,3 +514,37 @@ class DataverseClient:
     def mapped_error(self, status: int, headers: Mapping[str, str], body: bytes) -> DynamicsError:
         """Map a failed answer seen outside :meth:`request` (e.g. inside a ``$batch`` part) like any other."""
         return from_dataverse_response(status, headers, body, self._ctx)
+
+
+# Event-loop turns a prefetch may take to get its request onto the wire before the caller goes back to work.
+_SEND_TURNS = 64
+
+
+def _sent_tracer(sent: asyncio.Event) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
+    """An httpcore ``trace`` hook setting ``sent`` once the request body has been written."""
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
+
+
+async def _until_sent(task: asyncio.Task[Any], sent: asyncio.Event) -> None:
+    """Let ``task`` run until its request is sent (or it finished, or waits for something else, e.g. a throttle).
+
+    Without this the request would only leave when the caller next awaits, after its CPU-bound work on the
+    current page, and the service could not prepare the next page meanwhile.
+    """
+    for _ in range(_SEND_TURNS):
+        if sent.is_set() or task.done():
+            return
+        await asyncio.sleep(0)
+
+
+async def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel a prefetch nobody will take and wait for it to wind down (its outcome is dropped)."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # mark it retrieved: a failed page nobody asked for is not an error

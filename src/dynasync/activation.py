@@ -8,6 +8,7 @@ published mapping, so users can query them with SQL.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from dynasync import setup
 from dynasync.errors import ConfigError
 from dynasync.mapping import FileMappingRepository, MappingSpec, udm_entities
+from dynasync.mapping.mirrored_repository import MirroredMappingRepository
 from dynasync.synapses.base import StreamSpec
 from dynasync.synapses.dynamics.defaults import default_mapping
 from dynasync.synapses.dynamics.schema import DiscoveryResult, discover
@@ -48,9 +50,16 @@ class ActivationReport:
         return dataclasses.asdict(self)
 
 
-def mapping_repository(ws: Workspace, record: SynapseRecord) -> FileMappingRepository:
-    """The draft/published mapping files of a synapse."""
-    return FileMappingRepository(ws.settings.mappings_dir, slug(record.name))
+def mapping_repository(ws: Workspace, record: SynapseRecord) -> MirroredMappingRepository:
+    """The mapping of a synapse: draft/published YAML files, every save and publish mirrored in the UDM store.
+
+    Each call opens and closes the store itself; ``with mapping_repository(ws, record) as repo:`` holds one
+    store open for the whole block.
+    """
+    url = ws.settings.resolved_udm_url()
+    return MirroredMappingRepository(
+        FileMappingRepository(ws.settings.mappings_dir, slug(record.name)), lambda: open_store(url)
+    )
 
 
 def load_streams(ws: Workspace, record: SynapseRecord) -> list[StreamSpec]:
@@ -87,6 +96,7 @@ async def activate(
         MappingValidationError: The published mapping does not fit the discovered schema.
     """
     result = await discover_schema(ws, record, tables)
+    _check_requested_tables(tables, result)
     ws.save_schema(record, [stream_to_dict(s) for s in result.streams])
     report = ActivationReport(
         synapse=record.name,
@@ -112,6 +122,27 @@ async def activate(
     record.activated_at = now_iso()
     ws.save(record)
     return report
+
+
+def _check_requested_tables(tables: Sequence[str] | None, result: DiscoveryResult) -> None:
+    """Refuse an activation that would silently leave out a table the user asked for (a typo, usually)."""
+    if not tables or "*" in tables:
+        return
+    found = {s.name for s in result.streams}
+    missing = [t for t in tables if t not in found]
+    if not missing:
+        return
+    known = sorted(set(result.collections) | found)
+    hints = []
+    for table in missing:
+        close = difflib.get_close_matches(table.lower(), known, n=1)
+        hints.append(f"{table!r} (did you mean {close[0]!r}?)" if close else repr(table))
+    raise ConfigError(
+        f"Table{'s' if len(missing) > 1 else ''} {', '.join(hints)} not found in the org (or not readable "
+        "through the Web API); nothing was activated.",
+        remedy="Give logical table names (e.g. account, contact, new_project), or leave out --table to "
+        "replicate every table.",
+    )
 
 
 def ensure_udm_entities(ws: Workspace, spec: MappingSpec, streams: Sequence[StreamSpec]) -> list[str]:

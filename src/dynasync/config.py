@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,13 +24,14 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home, description="state directory (keys, synapses, mappings)")
     udm_url: str | None = Field(
-        default=None, description="UDM store URL; default sqlite:///<home>/udm.db; or postgresql+psycopg://..."
+        default=None,
+        description="UDM store URL; default sqlite:///<home>/udm.db; or postgresql+psycopg://...",
     )
     public_base_url: str = Field(
         default="http://localhost:8765",
         description="the URL users reach dynasync at; OAuth redirect URLs are built from it",
     )
-    secret_key: str | None = Field(
+    secret_key: SecretStr | None = Field(
         default=None, description="encryption key for secrets at rest; default: a key file in <home>"
     )
 

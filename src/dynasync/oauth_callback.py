@@ -52,26 +52,43 @@ class CallbackListener:
                 if urlsplit(self.path).path != listener.path:
                     self.send_error(404)
                     return
-                length = min(int(self.headers.get("Content-Length") or 0), 65536)
+                try:
+                    length = max(0, min(int(self.headers.get("Content-Length") or 0), 65536))
+                except ValueError:
+                    length = 0
                 form = self.rfile.read(length).decode("utf-8", "replace")
                 self._answer(dict(parse_qsl(form, keep_blank_values=True)))
 
             def _answer(self, query: dict[str, str]) -> None:
-                failed = "error" in query
-                title = "Sign-in failed" if failed else "Signed in"
-                text = (
-                    "dynasync received the answer; the terminal says what to do next."
-                    if failed
-                    else "dynasync received the sign-in. You can close this window."
-                )
-                body = _PAGE.format(title=title, text=text).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                if "code" not in query and "error" not in query:
+                    # Not a sign-in answer (someone opened the redirect URL by hand): keep waiting for the real one.
+                    self._page(
+                        400, "Nothing to do here", "This address receives the Microsoft sign-in answer."
+                    )
+                    return
+                if listener._done.is_set():
+                    # A repeated answer (refresh, second tab) never replaces the first one.
+                    self._page(200, "Already received", "dynasync already received a sign-in answer.")
+                    return
+                if "error" in query:
+                    self._page(
+                        200,
+                        "Sign-in failed",
+                        "dynasync received the answer; the terminal says what to do next.",
+                    )
+                else:
+                    self._page(200, "Signed in", "dynasync received the sign-in. You can close this window.")
                 listener._result = query
                 listener._done.set()
+
+            def _page(self, status: int, title: str, text: str) -> None:
+                body = _PAGE.format(title=title, text=text).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:
                 # The query holds the authorization code: never log requests.
@@ -84,7 +101,13 @@ class CallbackListener:
                 f"Cannot listen on {self._host}:{self._port} for the sign-in callback: {error.strerror}.",
                 remedy="Stop what uses that port or choose another DYNASYNC_PUBLIC_BASE_URL port.",
             ) from None
-        self._thread = threading.Thread(target=self._server.serve_forever, name="oauth-callback", daemon=True)
+        # A short poll interval: shutdown() waits for the loop's next poll, and the CLI should not linger.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="oauth-callback",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -97,7 +120,7 @@ class CallbackListener:
         """Block until the callback arrives; raise AuthError after ``timeout`` seconds."""
         if not self._done.wait(timeout):
             raise AuthError(
-                f"No sign-in came back within {int(timeout)} seconds.",
+                f"No sign-in came back within {timeout:g} seconds.",
                 remedy="Run `dynasync synapse auth` again and finish the Microsoft sign-in in the browser.",
             )
         assert self._result is not None

@@ -119,6 +119,17 @@ def status(ws: Workspace) -> dict[str, Any]:
                                 "counts": dict(state.counts or {}),
                             }
                         )
+            quarantined = [
+                {
+                    "stream": q.stream,
+                    "record": q.external_id,
+                    "kind": q.kind,
+                    "error": q.error,
+                    "attempts": q.attempts,
+                    "last_failed_at": q.last_failed_at.isoformat() if q.last_failed_at else None,
+                }
+                for q in store.list_quarantined(synapse=slug(record.name))
+            ]
             synapses.append(
                 {
                     "name": record.name,
@@ -126,6 +137,7 @@ def status(ws: Workspace) -> dict[str, Any]:
                     "status": record.status,
                     "auth": record.auth_mode,
                     "streams": streams,
+                    "quarantined": quarantined,
                 }
             )
         runs = [

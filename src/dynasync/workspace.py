@@ -6,8 +6,11 @@ Layout under ``<home>``::
     synapses/<name>.json            one synapse: settings, encrypted client secret, status (0600)
     synapses/<name>.tokens          its msal token cache, encrypted (0600)
     synapses/<name>.schema.json     the schema snapshot taken at activation / refresh
-    mappings/<name>/...             its Sync Studio mapping (draft and published versions)
+    mappings/<name>.yaml            its Sync Studio mapping draft (config as code)
+    mappings/published/<name>/      its published mapping versions
     udm.db                          the default UDM store (SQLite)
+
+``<name>`` is the synapse's :func:`slug`.
 """
 
 from __future__ import annotations
@@ -75,13 +78,18 @@ class Workspace:
         """The secret box for this home (the key file is created on first use)."""
         if self._box is None:
             self._ensure_home()
-            self._box = load_secret_box(self.home, key_material=self.settings.secret_key)
+            self._box = load_secret_box(
+                self.home,
+                key_material=self.settings.secret_key.get_secret_value()
+                if self.settings.secret_key
+                else None,
+            )
         return self._box
 
     def _ensure_home(self) -> None:
         """Create the home directory; a ConfigError (not an OSError) when that is impossible."""
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.home.is_dir():
                 raise NotADirectoryError(str(self.home))
         except (FileExistsError, NotADirectoryError):
@@ -194,8 +202,8 @@ class Workspace:
         _write_private(self._path(record.name, ".schema.json"), json.dumps(tables))
 
     def mappings_dir(self, record: SynapseRecord) -> Path:
-        """The directory holding this synapse's mapping files."""
-        return self.settings.mappings_dir / slug(record.name)
+        """The directory holding this synapse's published mapping versions (the draft is ``<slug>.yaml``)."""
+        return self.settings.mappings_dir / "published" / slug(record.name)
 
 
 def now_iso() -> str:
@@ -205,7 +213,7 @@ def now_iso() -> str:
 
 def _write_private(path: Path, text: str) -> None:
     # Write to a temporary file and rename, so a crash never leaves a half-written configuration behind.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -53,7 +53,8 @@ def test_emulator_paging_core_pages_every_row_once(tls_dir: str, emulator: emupr
     rows = emulator.count()
     assert out["seeded"] == rows > 0
     main = out["tls_select"]
-    assert main.rows == rows and main.pages == 1 and len(set(main.ids)) == rows
+    assert main.rows == rows and main.pages == 1 and len(set(out["tls_select_ids"])) == rows
+    assert len(out["tls_select_passes"]) == 2
     assert out["tls_all"].rows == rows and out["tls_all"].bytes > main.bytes  # all columns are wider
     assert out["plain_select"].rows == rows
     assert main.server_cpu > 0 and main.client_cpu > 0

@@ -166,12 +166,6 @@ def test_redirect_url_not_registered(server: EmulatorServer, cli: Cli, browser: 
     assert len(browser.opened) == opened
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="synapses/dynamics/auth.py preflight_sign_in copies 600 characters of Entra's error page into the "
-    "message: page chrome ('Troubleshooting details', 'Correlation ID', 'Timestamp', a cut HTML tag) ends up "
-    "in the error paragraph",
-)
 def test_sign_in_page_errors_carry_no_page_chrome(server: EmulatorServer, cli: Cli) -> None:
     app = server.emulator.register_app("Syncari Integration", redirect_uris=("http://localhost/elsewhere",))
     _add(cli, server)
@@ -206,3 +200,25 @@ def test_interactive_sign_in_needs_a_loopback_redirect(server: EmulatorServer, t
     _add(cli, server)
     error = one_paragraph_error(_auth(cli, app["client_id"], app["client_secret"]))
     assert "loopback" in error and "DYNASYNC_PUBLIC_BASE_URL" in error
+
+
+def test_sign_in_that_never_comes_back(server: EmulatorServer, cli: Cli, browser: SignInBrowser) -> None:
+    app = _register(server, cli)
+    _add(cli, server)
+    opened = len(browser.opened)
+    result = cli.run(
+        "synapse",
+        "auth",
+        "--client-id",
+        app["client_id"],
+        "--client-secret",
+        app["client_secret"],
+        "--no-browser",
+        "--timeout",
+        "0.5",
+        expect=2,
+    )
+    assert len(browser.opened) == opened
+    assert "Open that URL in a browser" in result.stdout
+    error = one_paragraph_error(result)
+    assert "No sign-in came back within 0.5 seconds" in error and "dynasync synapse auth" in error

@@ -239,3 +239,32 @@ def test_json_error_shape(cli: Cli) -> None:
     data = json.loads(result.stdout)
     assert set(data) == {"error", "message", "remedy", "exit_code"}
     assert result.stderr == ""
+
+
+def test_key_file_readable_by_others(cli: Cli) -> None:
+    from dynasync.secrets import load_secret_box
+
+    _add(cli)
+    load_secret_box(cli.home)
+    (cli.home / "secret.key").chmod(0o644)
+    result = cli.run(
+        "synapse",
+        "auth",
+        "--client-id",
+        "11111111-2222-3333-4444-555555555555",
+        "--client-secret",
+        "value",
+        "--client-credentials",
+        expect=2,
+    )
+    error = one_paragraph_error(result)
+    assert (
+        "can be read by other users (mode 0644)" in error and f"chmod 600 {cli.home / 'secret.key'}" in error
+    )
+
+
+def test_emulator_ca_prints_the_bundle_path(cli: Cli) -> None:
+    path = Path(cli.run("emulator", "ca").stdout.strip())
+    assert path.is_file() and path.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert path.is_relative_to(cli.home)
+    assert cli.json("emulator", "ca") == {"ca_bundle": str(path)}

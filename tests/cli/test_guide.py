@@ -229,6 +229,7 @@ def test_client_credentials_authenticates_as_the_application_user(guide: Guide, 
 def test_no_plaintext_secret_or_token_in_the_home(guide: Guide, signed_in: Result) -> None:
     files = _files_under(guide.cli.home)
     assert any(p.name.endswith(".tokens") for p in files), "the sign-in keeps an (encrypted) token cache"
+    assert guide.cli.home.stat().st_mode & 0o077 == 0, "the home directory is private"
     for path in files:
         data = path.read_bytes()
         assert guide.client_secret.encode() not in data, path
@@ -403,12 +404,8 @@ def test_log_by_dynamics_id_shows_the_field_changes(
     data = guide.cli.json("log", edited_account)
     assert data["entity"] == "Account"
     assert {"synapse": SLUG, "table": "account", "external_id": edited_account} in data["links"]
-    newest = data["events"][0]
-    assert (newest["direction"], newest["action"], newest["run_id"]) == (
-        "in",
-        "updated",
-        incremental["run_id"],
-    )
+    newest = next(e for e in data["events"] if e["run_id"] == incremental["run_id"])
+    assert (newest["direction"], newest["action"]) == ("in", "updated")
     fields = {f["field"]: f for f in newest["fields"]}
     assert fields["phone"]["new"] == "+1 555 0199" and fields["phone"]["old"] != "+1 555 0199"
     assert fields["tier"]["new"] == "Gold"
@@ -439,3 +436,60 @@ def test_every_json_output_is_an_object(guide: Guide, incremental: dict[str, Any
         data = guide.cli.json(*args)
         assert isinstance(data, dict), args
     assert json.loads(guide.cli.run("--json", "synapse", "test").stdout)["ok"] is True
+
+
+def test_sync_every_prints_one_json_object_per_run(guide: Guide, incremental: dict[str, Any]) -> None:
+    result = guide.cli.run("--json", "sync", "--every", "0.1s", "--count", 2)
+    decoder = json.JSONDecoder()
+    text, runs = result.stdout.strip(), []
+    while text:
+        run, end = decoder.raw_decode(text)
+        runs.append(run)
+        text = text[end:].strip()
+    assert len(runs) == 2 and runs[0]["run_id"] != runs[1]["run_id"]
+    assert all(run["ok"] and run["totals"]["udm_changes"] == 0 for run in runs)
+    assert "Syncing every 0.1s" in result.stderr
+
+
+def test_throttling_is_counted_in_the_summary(guide: Guide, incremental: dict[str, Any]) -> None:
+    guide.server.emulator.faults.inject("429", count=1, retry_after=1, path_contains="accounts")
+    data = guide.cli.json("sync", "--entity", "Account")
+    counts = data["entities"]["Account"]["synapses"][SLUG]
+    assert counts["throttled"] == 1 and data["ok"] is True
+    assert set(data["entities"]) == {"Account"}
+
+
+@pytest.fixture(scope="module")
+def refused_write(guide: Guide, incremental: dict[str, Any]) -> tuple[str, Result]:
+    """A UDM change (made with SQL-level access, as another system would) that Dynamics refuses."""
+    from dynasync.udm.store import open_store
+
+    account_id = str(guide.server.emulator.store.query("account", limit=2)[1]["accountid"])
+    with open_store(f"sqlite:///{guide.cli.home / 'udm.db'}") as store:
+        link = store.get_link(SLUG, "account", account_id)
+        assert link is not None
+        store.upsert("Account", {"industry": "Space Tourism"}, udm_id=link.udm_id, source="udm")
+    return account_id, guide.cli.run("sync", expect=1)
+
+
+def test_failed_records_give_exit_code_1_and_the_reason(
+    guide: Guide, refused_write: tuple[str, Result]
+) -> None:
+    account_id, result = refused_write
+    out = result.stdout
+    assert re.search(r"^FAILED \d+ UDM changes, 0 written back, 1 failed", out, re.M), out
+    issue = next(line for line in out.splitlines() if "Account/" in line and " write " in line)
+    assert "failed" in issue
+    row = guide.server.emulator.store.get("account", uuid.UUID(account_id))
+    assert row is not None and row["industrycode"] is not None
+    log = guide.cli.json("log", account_id)
+    assert "industry: UDM value 'Space Tourism' has no entry in the option map" in issue
+    assert "FAILED" not in guide.cli.run("sync", "--entity", "Contact").stdout  # other entities still sync
+    # The record's log shows the UDM change that could not be written back.
+    log = guide.cli.json("log", account_id)
+    change = next(e for e in log["events"] if e["direction"] == "udm")
+    assert [(f["field"], f["new"]) for f in change["fields"]] == [("industry", "Space Tourism")]
+    # status lists the record waiting for a retry.
+    waiting = guide.cli.json("status")["synapses"][0]["quarantined"]
+    assert any("Space Tourism" in q["error"] for q in waiting), waiting
+    assert "failed or pending, retried on the next sync" in guide.cli.run("status").stdout

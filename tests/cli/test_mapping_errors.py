@@ -194,3 +194,13 @@ def test_edit_with_a_missing_editor(cli: Cli, draft: Path) -> None:
         assert str(draft) in error
     finally:
         cli.env["EDITOR"] = None
+
+
+def test_activate_with_an_unknown_table_changes_nothing(cli: Cli) -> None:
+    before = cli.json("schema", "show")
+    error = one_paragraph_error(
+        cli.run("synapse", "activate", "--table", "acount", "--table", "contact", expect=2)
+    )
+    assert "Table 'acount' (did you mean 'account'?) not found in the org" in error
+    assert "nothing was activated" in error and "logical table names" in error
+    assert cli.json("schema", "show") == before

@@ -19,6 +19,7 @@ COLUMNS = {
         "revenue": "revenue",
         "parentaccountid": "parent",
         "ownerid": "owner",
+        "modifiedon": "modified_on",  # the UDM holds the source's latest modification time (echoes refresh it)
     },
     "contact": {"name": "name", "email": "email", "parentcustomerid": "account"},
     "opportunity": {"name": "name", "amount": "amount", "customerid": "account", "contactid": "contact"},

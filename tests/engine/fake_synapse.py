@@ -34,12 +34,20 @@ from dynasync.synapses.base import (
 )
 
 
-def make_stream(name: str, columns: Mapping[str, ColumnType | tuple[ColumnType, str]]) -> StreamSpec:
-    """Build a StreamSpec; a lookup column is given as ``(ColumnType.LOOKUP, "target_table")``."""
+def make_stream(
+    name: str, columns: Mapping[str, ColumnType | tuple[ColumnType, str] | ColumnSpec]
+) -> StreamSpec:
+    """Build a StreamSpec; a lookup column is given as ``(ColumnType.LOOKUP, "target_table")``.
+
+    A column named ``modifiedon`` is maintained by the fake itself (the row's modification time, as Dataverse
+    does): give it as a read-only ``ColumnSpec``.
+    """
     primary = f"{name}id"
     specs: dict[str, ColumnSpec] = {primary: ColumnSpec(primary, ColumnType.UUID, is_primary_id=True)}
     for col, kind in columns.items():
-        if isinstance(kind, tuple):
+        if isinstance(kind, ColumnSpec):
+            specs[col] = kind
+        elif isinstance(kind, tuple):
             specs[col] = ColumnSpec(col, kind[0], targets=(kind[1],), navigation={kind[1]: col})
         else:
             specs[col] = ColumnSpec(col, kind)
@@ -126,6 +134,7 @@ class FakeSynapse:
         self.read_error: Exception | None = None  # every read raises it (auth failure, refused source...)
         self.expired: set[str] = set()  # tables whose next incremental read fails like an expired token
         self.reads = 0  # pages served
+        self.read_streams: list[StreamSpec] = []  # the stream given to each read() call
         self.write_calls = 0
         self.write_ops: list[WriteOp] = []
         self.on_page: Callable[[str, int], None] | None = (
@@ -208,18 +217,25 @@ class FakeSynapse:
         self.save()
 
     def rows(self, table: str) -> dict[str, dict[str, Any]]:
-        """Return id -> values of every row of a table."""
-        return {rid: dict(r.values) for rid, r in self.state.rows[table].items()}
+        """Return id -> values of every row of a table (with ``modifiedon`` when the table has that column)."""
+        stamped = "modifiedon" in self.streams[table].columns
+        return {
+            rid: {**r.values, "modifiedon": r.modified_on} if stamped else dict(r.values)
+            for rid, r in self.state.rows[table].items()
+        }
 
     # -- Synapse protocol -----------------------------------------------------------------------------------
     async def discover(self) -> list[StreamSpec]:
         """Return the tables."""
         return list(self.streams.values())
 
-    def _record(self, rid: str, row: Row) -> SourceRecord:
-        return SourceRecord(
-            id=rid, values=dict(row.values), version=str(row.version), modified_on=row.modified_on
-        )
+    def _record(self, rid: str, row: Row, stream: StreamSpec) -> SourceRecord:
+        # Like Dataverse's $select: only the columns of the stream asked for.
+        columns = stream.columns
+        values = {k: v for k, v in row.values.items() if k in columns}
+        if "modifiedon" in columns:
+            values["modifiedon"] = row.modified_on
+        return SourceRecord(id=rid, values=values, version=str(row.version), modified_on=row.modified_on)
 
     def _serve(self, stream: str) -> None:
         if self.read_error is not None:
@@ -234,6 +250,7 @@ class FakeSynapse:
     async def read(self, stream: StreamSpec, cursor: Mapping[str, Any] | None) -> AsyncIterator[ChangeBatch]:
         """Yield change batches from ``cursor`` (None: full load)."""
         table = stream.name
+        self.read_streams.append(stream)
         if cursor is None or cursor.get("phase") == "full":
             start_version = int(cursor["start_version"]) if cursor else self.state.version
             after = str(cursor["after"]) if cursor else ""
@@ -242,7 +259,7 @@ class FakeSynapse:
                 page = ids[: self.page_size]
                 last = len(ids) <= self.page_size
                 self._serve(table)
-                records = [self._record(i, self.state.rows[table][i]) for i in page]
+                records = [self._record(i, self.state.rows[table][i], stream) for i in page]
                 if last:
                     yield ChangeBatch(
                         stream=table,
@@ -281,7 +298,7 @@ class FakeSynapse:
             upto = chunk[-1][0] if chunk else since
             yield ChangeBatch(
                 stream=table,
-                upserts=[self._record(rid, row) for _, rid, row in chunk if row is not None],
+                upserts=[self._record(rid, row, stream) for _, rid, row in chunk if row is not None],
                 deletes=[rid for _, rid, row in chunk if row is None],
                 cursor={"version": upto if not last else max(upto, since)},
                 last=last,
@@ -317,7 +334,18 @@ class FakeSynapse:
             self.state.tombstones[table].append((rid, self._bump()))
             return WriteResult(True, rid)
         values = {k: v for k, v in op.values.items() if k != self.streams[table].primary_id}
-        if op.kind is WriteKind.CREATE or (op.kind is WriteKind.UPSERT and (rid is None or rid not in rows)):
+        creating = op.kind is WriteKind.CREATE or (
+            op.kind is WriteKind.UPSERT and (rid is None or rid not in rows)
+        )
+        columns = self.streams[table].columns
+        refused = [
+            k
+            for k in values
+            if k not in columns or not (columns[k].creatable if creating else columns[k].updatable)
+        ]
+        if refused:  # as Dataverse: unknown and read-only columns fail the record
+            return WriteResult(False, rid, error_code="invalid", error=f"cannot write {', '.join(refused)}")
+        if creating:
             if rid is not None and rid in rows:
                 return WriteResult(False, rid, error_code="0x80040237", error="duplicate id")
             rid = rid or str(uuid.uuid4())

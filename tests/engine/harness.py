@@ -9,7 +9,7 @@ from typing import Any
 from dynasync.clock import FrozenClock
 from dynasync.engine import Engine, EngineOptions
 from dynasync.mapping.spec import ConflictPolicy, Direction, EntityMapping, FieldMapping, MappingSpec
-from dynasync.synapses.base import ColumnType
+from dynasync.synapses.base import ColumnSpec, ColumnType
 from dynasync.udm.model import FieldType
 from dynasync.udm.store import UdmStore, open_store
 
@@ -27,6 +27,9 @@ STREAMS = [
             "revenue": ColumnType.MONEY,
             "parentaccountid": (ColumnType.LOOKUP, "account"),
             "ownerid": (ColumnType.LOOKUP, "systemuser"),
+            # Maintained by the source (every write moves it), read into the UDM: our writes come back with it.
+            "modifiedon": ColumnSpec("modifiedon", ColumnType.DATETIME, creatable=False, updatable=False),
+            "notes": ColumnType.TEXT,  # not mapped: never read
         },
     ),
     make_stream(
@@ -77,6 +80,7 @@ def make_spec(
                     _f("revenue", "revenue", FieldType.DECIMAL, **extra),
                     _f("parentaccountid", "parent", FieldType.REFERENCE, "Account"),
                     _f("ownerid", "owner", FieldType.REFERENCE, "User"),
+                    _f("modifiedon", "modified_on", FieldType.DATETIME, direction=Direction.TO_UDM),
                 ),
                 delete_to_udm=deletes_to_udm,
                 delete_from_udm=deletes_from_udm,

@@ -54,3 +54,50 @@ def test_decode_tolerates_missing_or_foreign_text() -> None:
     assert echo.decode("") == {}
     assert echo.decode("0123456789abcdef") == {}  # a plain record hash from another writer
     assert echo.decode("[1, 2]") == {}
+
+
+def test_fast_fingerprint_equals_the_canonical_hash_of_every_value() -> None:
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Text(str):
+        pass
+
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    values = {
+        "none": None,
+        "empty": "",
+        "text": "Contoso",
+        "text_subclass": Text("Contoso"),
+        "true": True,
+        "false": False,
+        "int": 42,
+        "enum": Level.HIGH,
+        "float": 2.5,
+        "whole_float": 3.0,
+        "decimal": Decimal("10.500"),
+        "utc": dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC),
+        "micro": dt.datetime(2024, 5, 1, 12, 0, 0, 999, tzinfo=dt.UTC),
+        "berlin": dt.datetime(2024, 5, 1, 13, 0, tzinfo=berlin),
+        "naive": dt.datetime(2024, 5, 1, 12, 0),
+        "date": dt.date(2024, 5, 1),
+        "ref": LookupRef("account", "ABC"),
+        "multi": (3, 1),
+        "no_choices": (),
+        "list": [1, 2],
+    }
+    expected = {name: echo._short_hash(echo.canonical(value)) for name, value in values.items()}
+    assert echo.fingerprint(values) == expected
+    assert echo.fingerprint(values) == expected  # again, from the cache
+    assert {name: echo.field_hash(value) for name, value in values.items()} == expected
+    assert echo.fingerprint({"a": 1})["a"] != echo.fingerprint({"a": True})["a"]
+    assert echo.fingerprint({"a": None})["a"] == echo.fingerprint({"a": ""})["a"] == echo.EMPTY_HASH
+
+
+def test_fingerprint_cache_stays_bounded() -> None:
+    for i in range(echo._HASHES_LIMIT + 10):
+        echo.field_hash(f"value {i}")
+    assert len(echo._HASHES) <= echo._HASHES_LIMIT
+    assert echo.field_hash("value 1") == echo._short_hash("s:value 1")

@@ -276,7 +276,8 @@ def test_reject_empty_keeps_the_value_and_restores_it_in_the_source(tmp_path: Pa
         w.fake.update("account", "a-1", {"name": ""})
         report = w.sync()
         counts = report.entities["Account"].synapses["dyn"]
-        assert counts.skipped == 1 and counts.written_updated == 1
+        # The name lost to the policy; the row's new modification time (not contested) still counts as an update.
+        assert counts.updated == 1 and counts.written_updated == 1
         assert w.udm("Account")[udm_id]["name"] == "One"
         assert w.fake.rows("account")["a-1"]["name"] == "One"
         events = w.store.search_log(entity="Account", udm_id=udm_id)
@@ -300,7 +301,7 @@ def test_values_settable_only_on_an_existing_row_follow_the_create(tmp_path: Pat
         first = w.sync()
         assert first.entities["Account"].synapses["dyn"].written_created == 1
         ext_id = w.store.link_for_record("dyn", "Account", born.udm_id).external_id  # type: ignore[union-attr]
-        assert w.fake.rows("account")[ext_id] == {"name": "Born"}
+        assert w.fake.rows("account")[ext_id].keys() == {"name", "modifiedon"}
         assert "city" not in w.fake.write_ops[-1].values
         second = w.sync()
         assert second.entities["Account"].synapses["dyn"].written_updated == 1
@@ -311,3 +312,24 @@ def test_values_settable_only_on_an_existing_row_follow_the_create(tmp_path: Pat
         assert w.store.list_quarantined() == []
     finally:
         w.close()
+
+
+def test_write_back_never_clears_a_reference_that_waits_on_the_read_side(world: World) -> None:
+    _account(world, "a-1", "Acme")
+    world.fake.insert(
+        "contact",
+        {"name": "Carl", "email": "c@x.io", "parentcustomerid": LookupRef("account", "a-1")},
+        id="c-1",
+    )
+    world.sync(["Contact"])  # the parent is not read: the contact's reference waits
+    contact_id = world.link_of("contact", "c-1")
+    world.store.upsert("Contact", {"name": "Carl (udm)"}, udm_id=contact_id, source="udm")
+    report = world.sync(["Contact"])
+    assert report.entities["Contact"].synapses["dyn"].written_updated == 1
+    row = world.fake.rows("contact")["c-1"]
+    # Only the UDM's change is sent; the source's reference (not known to the UDM yet) stays as it is.
+    assert row["name"] == "Carl (udm)" and row["parentcustomerid"] == LookupRef("account", "a-1")
+    assert all("parentcustomerid" not in op.values for op in world.fake.write_ops)
+    world.sync()
+    assert world.udm("Contact")[contact_id]["account"] == world.link_of("account", "a-1")
+    assert world.sync().writes == 0

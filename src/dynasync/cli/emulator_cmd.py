@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from dynasync.cli.context import state_of
-from dynasync.cli.output import reported
+from dynasync.cli.output import Output, escape, reported
 
 app = typer.Typer(help="The local Dynamics 365 + Entra ID emulator.", no_args_is_help=True)
 
@@ -52,13 +53,10 @@ def serve(
         )
 
 
-def _print_ready(out: object, info: dict[str, object]) -> None:
-    from dynasync.cli.output import Output
-
-    assert isinstance(out, Output)
+def _print_ready(out: Output, info: dict[str, Any]) -> None:
     out.say("[bold]Dynamics 365 + Entra ID emulator[/] is running. Ctrl+C stops it.")
     for key, value in info.items():
-        out.say(f"  {key}: {value}")
+        out.say(escape(f"  {key}: {value}"))
 
 
 @app.command("ca")
@@ -69,4 +67,4 @@ def ca(ctx: typer.Context) -> None:
     state = state_of(ctx)
     with reported(state.out):
         path = ca_bundle_path(state.settings.emulator_dir / "tls")
-        state.out.emit({"ca_bundle": str(path)}, lambda: print(path))  # noqa: T201
+        state.out.emit({"ca_bundle": str(path)}, lambda: print(path))  # noqa: T201 - bare path, for $(...)

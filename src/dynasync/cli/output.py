@@ -14,7 +14,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -69,6 +69,12 @@ class Output:
     def interactive(self) -> bool:
         """True when people watch the human output live (a terminal), so progress bars make sense."""
         return not self.json and self.console.is_terminal
+
+    def working(self, text: str) -> AbstractContextManager[object]:
+        """A spinner with ``text`` while slow work runs, on a terminal only (never in pipes or --json)."""
+        if self.interactive:
+            return self.console.status(text)
+        return nullcontext()
 
     def say(self, text: str) -> None:
         """Print a line for people (rich markup allowed; escape user data); stderr in --json mode."""

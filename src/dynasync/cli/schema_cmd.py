@@ -86,7 +86,8 @@ def refresh(
     out = state.out
     with reported(out):
         record = state.workspace.only_or_named(synapse)
-        drift = asyncio.run(refresh_schema(state.workspace, record))
+        with out.working("Re-reading the Dynamics schema..."):
+            drift = asyncio.run(refresh_schema(state.workspace, record))
 
         def human() -> None:
             out.say(escape(drift.summary()))

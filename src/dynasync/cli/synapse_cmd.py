@@ -104,7 +104,8 @@ def auth(
                     "Is the redirect URL registered? Continue with the sign-in", default=True, abort=True
                 )
         if client_credentials:
-            report = asyncio.run(setup.use_client_credentials(ws, record))
+            with out.working("Signing in as the application and testing the connection..."):
+                report = asyncio.run(setup.use_client_credentials(ws, record))
         else:
             report = _interactive_sign_in(ws, record, no_browser=no_browser, timeout=timeout, say=out.say)
         record = ws.get(record.name)
@@ -153,7 +154,8 @@ def test(
     out = state.out
     with reported(out):
         record = state.workspace.only_or_named(synapse)
-        report = asyncio.run(setup.test_connection(state.workspace, record))
+        with out.working("Testing the connection..."):
+            report = asyncio.run(setup.test_connection(state.workspace, record))
         out.emit(
             {"synapse": record.name, "ok": True, "summary": report.summary(), "user_id": report.user_id},
             lambda: out.say(f"[green]OK[/] {escape(report.summary())}"),
@@ -201,9 +203,10 @@ def activate(
     out = state.out
     with reported(out):
         record = state.workspace.only_or_named(synapse)
-        report = asyncio.run(
-            run_activation(state.workspace, record, use_default_mapping=default_mapping, tables=tables)
-        )
+        with out.working("Replicating the Dynamics schema (tables, columns, option sets, lookups)..."):
+            report = asyncio.run(
+                run_activation(state.workspace, record, use_default_mapping=default_mapping, tables=tables)
+            )
 
         def human() -> None:
             out.say(f"[green]Synapse {escape(record.name)} is active.[/]")

@@ -232,6 +232,17 @@ def status(ctx: typer.Context) -> None:
                     out.say(
                         escape(f"  {stream['stream']:<14} {stream['phase'] or '-':<12} last synced {synced}")
                     )
+                waiting = s["quarantined"]
+                if waiting:
+                    out.say(
+                        f"  [yellow]{len(waiting)} record(s) failed or pending, retried on the next sync:[/]"
+                    )
+                    for q in waiting[:10]:
+                        out.say(
+                            escape(
+                                f"    {q['stream']} {q['record']} ({q['kind']}, {q['attempts']}x): {q['error']}"
+                            )
+                        )
             counts = data["udm_counts"]
             out.say(
                 "UDM: "

@@ -21,6 +21,7 @@ from dynasync.emulator.paging import (
 )
 from dynasync.emulator.serialize import output_columns, resolve_select
 from dynasync.emulator.webapi_read import applied_preferences, context_fragment, entity_json
+from dynasync.emulator.webapi_wire import wire_eligible, wire_rows
 from dynasync.emulator.webctx import Ctx
 
 RESTRICTED = ("$filter", "$orderby", "$expand", "$top")
@@ -135,23 +136,27 @@ def _initial(ctx: Ctx, entity: EntityDef) -> ODataResponse:
             after = (uuid.UUID(position.last[0].strip("{}")),)
         except ValueError:
             raise INVALID_COOKIE from None
-    rows = store.query(entity.logical_name, filter=None, orderby=[], after=after, limit=size + 1)
-    more = len(rows) > size
-    rows = rows[:size]
     columns = _columns(ctx, entity)
+    values: list[dict[str, Any]]
+    if wire_eligible(ctx, ()):  # plain pages skip typed rows (see webapi_wire)
+        values, more = wire_rows(ctx, entity, columns, filter=None, orderby=[], after=after, limit=size)
+    else:
+        rows = store.query(entity.logical_name, filter=None, orderby=[], after=after, limit=size + 1)
+        more = len(rows) > size
+        values = [entity_json(ctx, entity, r, columns, []) for r in rows[:size]]
     document: dict[str, Any] = {
         "@odata.context": f"{ctx.base_url}$metadata#{entity.entity_set_name}{context_fragment(ctx)}"
     }
     if not more:
         document["@odata.deltaLink"] = delta_link(ctx, entity, make_token(upto, at))
-    document["value"] = [entity_json(ctx, entity, r, columns, []) for r in rows]
+    document["value"] = values
     if more:
         page = position.page + 1 if position is not None else 1
         cookie = PagingPosition(
             page=page,
             columns=[pk],
-            last=[str(rows[-1][pk])],
-            first=[str(rows[0][pk])],
+            last=[str(values[-1][pk])],
+            first=[str(values[0][pk])],
             tracking=True,
             extra={"upto": str(upto), "at": at.isoformat()},
         )

@@ -27,6 +27,7 @@ from dynasync.emulator.serialize import (
     wire_value,
 )
 from dynasync.emulator.values import LookupValue, Row
+from dynasync.emulator.webapi_wire import wire_eligible, wire_page_key, wire_rows
 from dynasync.emulator.webcookie import cookie_text, cookie_value
 from dynasync.emulator.webctx import Ctx, not_found, row_id, segment_not_found
 
@@ -285,18 +286,26 @@ def read_collection(ctx: Ctx, entity: EntityDef, *, base_filter: Node | None = N
         after = tuple(cookie_value(a, v) for a, v in zip(order_attributes, position.last, strict=True))
     already = position.page * size if position is not None else 0
     limit = size if top is None else min(size, max(top - already, 0))
-    rows = store.query(
-        entity.logical_name,
-        filter=condition,
-        orderby=order,
-        after=after,
-        limit=limit + 1,
-        caller=ctx.caller,
-        select=store_select(columns, entity, expands) if selected is not None else None,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if top is not None and already + len(rows) >= top:
+    fast = wire_eligible(ctx, expands)  # plain pages skip typed rows (see webapi_wire)
+    wire: list[dict[str, Any]] = []
+    rows: list[Row] = []
+    if fast:
+        wire, more = wire_rows(
+            ctx, entity, columns, filter=condition, orderby=order, after=after, limit=limit
+        )
+    else:
+        rows = store.query(
+            entity.logical_name,
+            filter=condition,
+            orderby=order,
+            after=after,
+            limit=limit + 1,
+            caller=ctx.caller,
+            select=store_select(columns, entity, expands) if selected is not None else None,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+    if top is not None and already + len(wire if fast else rows) >= top:
         more = False
     document: dict[str, Any] = {
         "@odata.context": f"{ctx.base_url}$metadata#{entity.entity_set_name}{context_fragment(ctx)}"
@@ -312,15 +321,20 @@ def read_collection(ctx: Ctx, entity: EntityDef, *, base_filter: Node | None = N
         document[f"@{GLOBAL_VERSION}"] = str(ctx.emulator.catalog.metadata_version)
     if counted is not None:
         document["@odata.count"] = min(counted, settings.count_cap)
-    document["value"] = [entity_json(ctx, entity, r, columns, expands) for r in rows]
-    if more and rows:
+    document["value"] = wire if fast else [entity_json(ctx, entity, r, columns, expands) for r in rows]
+    if more and (wire if fast else rows):
         page = position.page + 1 if position is not None else 1
-        first, last = rows[0], rows[-1]
+        if fast:
+            first_key = wire_page_key(ctx, entity, wire[0], order)
+            last_key = wire_page_key(ctx, entity, wire[-1], order)
+        else:
+            first_key = store.page_key(entity.logical_name, rows[0], order)
+            last_key = store.page_key(entity.logical_name, rows[-1], order)
         new_position = PagingPosition(
             page=page,
             columns=cookie_columns,
-            last=[cookie_text(v) for v in store.page_key(entity.logical_name, last, order)],
-            first=[cookie_text(v) for v in store.page_key(entity.logical_name, first, order)],
+            last=[cookie_text(v) for v in last_key],
+            first=[cookie_text(v) for v in first_key],
         )
         document["@odata.nextLink"] = next_link(ctx.request_url, encode_skiptoken(new_position, pk=pk))
     extra = [f"odata.maxpagesize={size}"] if size_applied else []

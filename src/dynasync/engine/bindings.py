@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +26,12 @@ class Binding:
     column_fields: Mapping[str, tuple[str, ...]] = field(
         default_factory=dict
     )  # written column -> its UDM fields
+    read_stream: StreamSpec | None = None  # the stream narrowed to the columns read (None: all of ``stream``)
+    server_fields: frozenset[str] = (
+        frozenset()
+    )  # UDM fields read only from columns the source maintains itself
+    synced_on_create: bool = False  # a record created from this table holds what the table holds (all written
+    # fields are also read), so the write-back may skip it while it is unchanged
 
     @property
     def entity(self) -> str:
@@ -35,6 +42,11 @@ class Binding:
     def table(self) -> str:
         """The source table (stream name)."""
         return self.stream.name
+
+    @property
+    def reading(self) -> StreamSpec:
+        """The stream to read: only the mapped columns plus what change detection needs."""
+        return self.read_stream if self.read_stream is not None else self.stream
 
     @property
     def reads(self) -> bool:
@@ -101,13 +113,68 @@ async def bind(
                     remedy="Refresh the schema and fix the mapping.",
                 )
             spec_entity = compiled.spec.entity_for_table(table)
+            write_fields = _write_fields(spec_entity)
             items.append(
                 Binding(
-                    name, synapse, stream, entity, _write_fields(spec_entity), _column_fields(spec_entity)
+                    name,
+                    synapse,
+                    stream,
+                    entity,
+                    write_fields,
+                    _column_fields(spec_entity),
+                    read_stream=narrow_stream(stream, entity.select_columns),
+                    server_fields=_server_fields(spec_entity, stream),
+                    synced_on_create=write_fields <= _read_fields(spec_entity, stream),
                 )
             )
     entities = {e.name: e for e in udm_entities(specs, all_streams)}
     return Bindings(tuple(items), entities)
+
+
+# Read with the mapped columns: the row's modification time and version drive the conflict policy, If-Match and
+# the modifiedon watermark of tables without change tracking (names as Dataverse has them; absent ones are skipped).
+BOOKKEEPING_COLUMNS = ("modifiedon", "versionnumber")
+
+
+def narrow_stream(stream: StreamSpec, columns: Sequence[str]) -> StreamSpec:
+    """Return ``stream`` limited to ``columns``, its primary id and the bookkeeping columns it has.
+
+    Columns keep the stream's own order, so the same mapping always gives the same column set and order (a
+    synapse may reload a table in full when the columns it reads change).
+    """
+    wanted = {*columns, stream.primary_id, *BOOKKEEPING_COLUMNS}
+    kept = {name: spec for name, spec in stream.columns.items() if name in wanted}
+    return dataclasses.replace(stream, columns=kept)
+
+
+def _read_fields(entity: EntityMapping | None, stream: StreamSpec) -> frozenset[str]:
+    if entity is None:
+        return frozenset()
+    return frozenset(
+        f.field
+        for f in entity.fields
+        if f.field and f.column and f.direction.reads and not f.has_constant and f.column in stream.columns
+    )
+
+
+def _server_fields(entity: EntityMapping | None, stream: StreamSpec) -> frozenset[str]:
+    """UDM fields whose every source column is maintained by the source (neither creatable nor updatable).
+
+    A write of ours moves such columns (modifiedon, versionnumber, a full name built from the parts...), so when
+    they are all that differs on the next read, the row is our own write coming back.
+    """
+    if entity is None:
+        return frozenset()
+    verdict: dict[str, bool] = {}
+    for f in entity.fields:
+        if not (f.field and f.column and f.direction.reads) or f.has_constant:
+            continue
+        column = stream.columns.get(f.column)
+        server = (
+            column is not None and not column.creatable and not column.updatable and not column.is_primary_id
+        )
+        verdict[f.field] = verdict.get(f.field, True) and server
+    return frozenset(name for name, server in verdict.items() if server)
 
 
 def _write_fields(entity: EntityMapping | None) -> frozenset[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -72,17 +72,80 @@ def is_empty(value: Any) -> bool:
 
 
 def _short_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
+    return _blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
 
 
-def fingerprint(values: Mapping[str, Any]) -> Fingerprint:
-    """Return the per-field fingerprint of some UDM-side values."""
-    return {name: _short_hash(canonical(value)) for name, value in values.items()}
+_blake2b = hashlib.blake2b
+_UTC = dt.UTC
+# Hashes of recent canonical texts: most columns repeat a handful of values (empty, flags, choices, owners,
+# currencies), and a lookup is far cheaper than a hash. Bounded: cleared when full (unique texts fill it).
+_HASHES: dict[str, str] = {}
+_HASHES_LIMIT = 50_000
+_EMPTY_HASH = _short_hash("~")
+EMPTY_HASH = _EMPTY_HASH
+"""The fingerprint entry of an empty value (None, "", an empty multi-select)."""
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    if value.tzinfo is _UTC and not value.microsecond:
+        return "t:" + value.isoformat()  # what synapses and the store hand out: no conversion needed
+    return canonical(value)
+
+
+# Exact type -> canonical text, for the types values come in; anything else goes through canonical().
+_TEXT: dict[type, Callable[[Any], str]] = {
+    bool: lambda value: "b:1" if value else "b:0",
+    int: lambda value: "n:" + str(value),
+    dt.datetime: _datetime_text,
+}
 
 
 def field_hash(value: Any) -> str:
     """Return the fingerprint entry of one value."""
-    return _short_hash(canonical(value))
+    if value is None:
+        return _EMPTY_HASH
+    kind = type(value)
+    if kind is str:
+        text = "s:" + value if value else "~"
+    else:
+        to_text = _TEXT.get(kind)
+        text = to_text(value) if to_text is not None else canonical(value)
+    found = _HASHES.get(text)
+    if found is None:
+        found = _short_hash(text)
+        if len(_HASHES) >= _HASHES_LIMIT:
+            _HASHES.clear()
+        _HASHES[text] = found
+    return found
+
+
+def fingerprint(values: Mapping[str, Any]) -> Fingerprint:
+    """Return the per-field fingerprint of some UDM-side values.
+
+    Equal to ``{name: field_hash(value)}``; this runs for every field of every record read or written, so the
+    per-value work is inlined.
+    """
+    out: Fingerprint = {}
+    hashes = _HASHES
+    text_of = _TEXT.get
+    for name, value in values.items():
+        if value is None:
+            out[name] = _EMPTY_HASH
+            continue
+        kind = type(value)
+        if kind is str:
+            text = "s:" + value if value else "~"
+        else:
+            to_text = text_of(kind)
+            text = to_text(value) if to_text is not None else canonical(value)
+        found = hashes.get(text)
+        if found is None:
+            found = _blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
+            if len(hashes) >= _HASHES_LIMIT:
+                hashes.clear()
+            hashes[text] = found
+        out[name] = found
+    return out
 
 
 def encode(fp: Mapping[str, str]) -> str:

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
-from dynasync.engine import echo
 from dynasync.engine.bindings import Binding
 from dynasync.engine.codec import payload_to_record, record_to_payload
 from dynasync.engine.context import RunContext
+from dynasync.engine.incoming import Prepared, build_row, echo_policy, resolve
 from dynasync.engine.policy import field_policy
 from dynasync.engine.report import SynapseCounts
 from dynasync.engine.writeback import WRITE_KEY
 from dynasync.errors import CursorExpiredError, DynasyncError, RetriableError
 from dynasync.synapses.base import ChangeBatch, LookupRef, SourceRecord
 from dynasync.udm.store import StoreTx
-from dynasync.udm.store_types import IncomingRow, RowOutcome
+from dynasync.udm.store_types import Link, RowOutcome
 
 PENDING = "pending"
 FAILED = "failed"
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """One mapped record ready for the store: values to apply, its fingerprint, references still missing."""
-
-    record: SourceRecord
-    values: dict[str, Any]
-    fingerprint: dict[str, str]
-    missing: dict[str, LookupRef] = field(default_factory=dict)
 
 
 class ReadPipeline:
@@ -40,7 +28,10 @@ class ReadPipeline:
         self.binding = binding
         self.counts: SynapseCounts = ctx.report.entity(binding.entity).counts(binding.synapse_name)
         self.policy = field_policy(binding.synapse_name, binding.mapping.conflicts)
+        self.echo_policy = echo_policy(binding.synapse_name)
         self.done = 0
+        # External ids held in the quarantine for this table (read side), once known: only those are released.
+        self.held: set[str] | None = None
 
     # -- public ---------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -56,7 +47,7 @@ class ReadPipeline:
             state = self.ctx.store.get_state(self.binding.synapse_name, self.binding.table)
             cursor = state.cursor if state is not None else None
             try:
-                async for batch in self.binding.synapse.read(self.binding.stream, cursor):
+                async for batch in self.binding.synapse.read(self.binding.reading, cursor):
                     self.counts.requests += 1
                     self.counts.full_load = self.counts.full_load or batch.full_load
                     self.apply_batch(batch)
@@ -80,26 +71,27 @@ class ReadPipeline:
     def retry_held(self, kinds: Iterable[str]) -> int:
         """Re-apply failed/pending records kept from earlier pages or runs; return how many are still held."""
         wanted = set(kinds)
-        held = [
-            q
-            for q in self.ctx.store.list_quarantined(
-                synapse=self.binding.synapse_name, stream=self.binding.table
-            )
-            if q.kind in wanted and q.payload is not None
-        ]
+        quarantined = self.ctx.store.list_quarantined(
+            synapse=self.binding.synapse_name, stream=self.binding.table
+        )
+        self.held = {q.external_id for q in quarantined if not q.external_id.startswith(WRITE_KEY)}
+        held = [q for q in quarantined if q.kind in wanted and q.payload is not None]
         if not held:
             return 0
         records = [payload_to_record(q.payload) for q in held if q.payload is not None]
+        created: list[int] = []
         with self.ctx.store.transaction() as tx:
-            still = self._apply_records(tx, records, retry=True)
+            still = self._apply_records(tx, records, created, retry=True)
+        self._note_created(created)
         return still
 
     # -- one page -------------------------------------------------------------------------------------------
     def apply_batch(self, batch: ChangeBatch) -> None:
         """Apply one page of changes and its cursor in one transaction."""
         syn, table = self.binding.synapse_name, self.binding.table
+        created: list[int] = []
         with self.ctx.store.transaction() as tx:
-            self._apply_records(tx, batch.upserts)
+            self._apply_records(tx, batch.upserts, created)
             deletes = list(batch.deletes)
             if batch.reconcile_ids is not None:
                 deletes.extend(self._vanished(tx, batch.reconcile_ids))
@@ -107,136 +99,145 @@ class ReadPipeline:
                 self._apply_deletes(tx, deletes)
             phase = "full" if batch.full_load and not batch.last else "incremental"
             tx.put_cursor(syn, table, batch.cursor, phase=phase)
+        self._note_created(created)
         self.done += len(batch.upserts) + len(batch.deletes)
         self.ctx.tick(self.binding.entity, self.done, None)
 
-    def _apply_records(self, tx: StoreTx, records: Sequence[SourceRecord], *, retry: bool = False) -> int:
-        syn, table = self.binding.synapse_name, self.binding.table
-        prepared: list[_Prepared] = []
+    def _note_created(self, versions: list[int]) -> None:
+        """Remember (once committed) the versions of records created from this table, for the write-back."""
+        if versions and self.binding.writes and self.binding.synced_on_create:
+            self.ctx.created_versions(self.binding.synapse_name, self.binding.table).add_all(versions)
+
+    def _prepare(
+        self, records: Sequence[SourceRecord]
+    ) -> tuple[list[Prepared], list[tuple[SourceRecord, str]]]:
+        """Map records to UDM values; references become UDM ids later (``missing`` until then)."""
+        to_udm = self.binding.mapping.to_udm
+        prepared: list[Prepared] = []
         failed: list[tuple[SourceRecord, str]] = []
         for record in records:
             try:
-                out = self.binding.mapping.to_udm(record)
+                out = to_udm(record)
             except (DynasyncError, ValueError, TypeError, KeyError) as exc:
                 failed.append((record, f"mapping failed: {exc}"))
                 continue
             if out.problems:
                 failed.append((record, "; ".join(out.problems)))
                 continue
-            values = dict(out.values)
+            values = out.values  # a fresh dict per record: ours to extend
             missing: dict[str, LookupRef] = {}
             for name, ref in out.references.items():
                 if ref is None:
                     values[name] = None
                 else:
                     missing[name] = ref
-            prepared.append(_Prepared(record, values, {}, missing))
+            prepared.append(Prepared(record, values, missing))
+        return prepared, failed
+
+    def _apply(
+        self, tx: StoreTx, prepared: Sequence[Prepared], links: Mapping[str, Link]
+    ) -> list[RowOutcome]:
+        """Send rows to the store: ordinary rows under the field policy, echoes under the echo policy."""
+        syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
+        server = self.binding.server_fields
+        rows = [build_row(p, links.get(p.record.id), server) for p in prepared]
+        plain = [row for row, p in zip(rows, prepared, strict=True) if not p.echo]
+        echoes = [row for row, p in zip(rows, prepared, strict=True) if p.echo]
+        outcomes: list[RowOutcome] = []
+        for part, policy in ((plain, self.policy), (echoes, self.echo_policy)):
+            if part:
+                result = tx.apply_upserts(entity, syn, table, part, run_id=self.ctx.run_id, policy=policy)
+                outcomes.extend(result.rows)
+        return outcomes
+
+    def _apply_records(
+        self, tx: StoreTx, records: Sequence[SourceRecord], created: list[int], *, retry: bool = False
+    ) -> int:
+        """Apply records in two passes; hold failed and waiting ones; return how many are held.
+
+        ``created`` receives the versions of records created here (for the write-back, once committed).
+        """
+        syn, table = self.binding.synapse_name, self.binding.table
+        prepared, failed = self._prepare(records)
         links = tx.get_links(syn, table, [p.record.id for p in prepared])
-        self._resolve(tx, prepared)
+        resolve(tx, syn, prepared)
         # Pass 1: everything resolvable now. Pass 2: references to records created by pass 1 (same page).
         outcomes: dict[str, RowOutcome] = {}
-        rows = [self._row(p, links.get(p.record.id)) for p in prepared]
-        if rows:
-            result = tx.apply_upserts(
-                self.binding.entity, syn, table, rows, run_id=self.ctx.run_id, policy=self.policy
-            )
-            outcomes.update({o.external_id or "": o for o in result.rows})
+        for o in self._apply(tx, prepared, links):
+            outcomes[o.external_id or ""] = o
+            if o.action == "created":
+                created.append(o.version)
         waiting = [p for p in prepared if p.missing]
         if waiting:
             before = {p.record.id: set(p.missing) for p in waiting}
-            self._resolve(tx, waiting)
+            resolve(tx, syn, waiting)
             second = [p for p in waiting if set(p.missing) != before[p.record.id]]
             if second:
                 links2 = tx.get_links(syn, table, [p.record.id for p in second])
-                result = tx.apply_upserts(
-                    self.binding.entity,
-                    syn,
-                    table,
-                    [self._row(p, links2.get(p.record.id)) for p in second],
-                    run_id=self.ctx.run_id,
-                    policy=self.policy,
-                )
-                for o in result.rows:
+                for o in self._apply(tx, second, links2):
                     key = o.external_id or ""
-                    if key not in outcomes or outcomes[key].action in ("unchanged", "echo"):
+                    first = outcomes.get(key)
+                    if first is not None and first.action == "created":
+                        created.append(
+                            o.version
+                        )  # still exactly the source's record, now with its references
+                    if first is None or first.action in ("unchanged", "echo"):
                         outcomes[key] = o
-        by_id = {p.record.id: p.record for p in prepared}
-        for key, outcome in outcomes.items():
-            if outcome.action == "failed" and key in by_id:
-                # The store refused a value (e.g. too long, out of range): the record is held like a mapping error.
-                failed.append((by_id[key], f"rejected by the UDM store: {outcome.error}"))
-                prepared = [p for p in prepared if p.record.id != key]
-        self._count(outcomes.values(), retry=retry)
+        by_id = {p.record.id: p for p in prepared}
+        refused = {key for key, o in outcomes.items() if o.action == "failed" and key in by_id}
+        for key in refused:
+            # The store refused a value (e.g. too long, out of range): the record is held like a mapping error.
+            failed.append((by_id[key].record, f"rejected by the UDM store: {outcomes[key].error}"))
+        self._count(outcomes.values(), by_id, retry=retry)
         if self.binding.writes:
             self._recheck_refused(tx, outcomes.values())
+        if refused:
+            prepared = [p for p in prepared if p.record.id not in refused]
+        return self._hold(tx, failed, prepared, outcomes)
+
+    def _hold(
+        self,
+        tx: StoreTx,
+        failed: Sequence[tuple[SourceRecord, str]],
+        prepared: Sequence[Prepared],
+        outcomes: Mapping[str, RowOutcome],
+    ) -> int:
+        """Quarantine failed and waiting records, release the ones applied in full; return how many are held."""
+        syn, table, run_id = self.binding.synapse_name, self.binding.table, self.ctx.run_id
         held = 0
         for record, reason in failed:
-            tx.quarantine(
-                syn,
-                table,
-                record.id,
-                reason,
-                run_id=self.ctx.run_id,
-                payload=record_to_payload(record),
-                kind=FAILED,
-            )
+            payload = record_to_payload(record)
+            tx.quarantine(syn, table, record.id, reason, run_id=run_id, payload=payload, kind=FAILED)
             held += 1
         done_ids: list[str] = []
         for p in prepared:
-            if p.missing:
-                names = ", ".join(f"{f} -> {r.table} {r.id}" for f, r in sorted(p.missing.items()))
-                reason = f"waiting for referenced record(s) not synced yet: {names}"
-                tx.quarantine(
-                    syn,
-                    table,
-                    p.record.id,
-                    reason,
-                    run_id=self.ctx.run_id,
-                    payload=record_to_payload(p.record),
-                    kind=PENDING,
-                )
-                held += 1
-            else:
+            if not p.missing:
                 done_ids.append(p.record.id)
+                continue
+            names = ", ".join(f"{f} -> {r.table} {r.id}" for f, r in sorted(p.missing.items()))
+            reason = f"waiting for referenced record(s) not synced yet: {names}"
+            tx.quarantine(
+                syn,
+                table,
+                p.record.id,
+                reason,
+                run_id=run_id,
+                payload=record_to_payload(p.record),
+                kind=PENDING,
+            )
+            held += 1
+            outcome = outcomes.get(p.record.id)
+            if outcome is not None and outcome.action in ("created", "updated", "attached"):
+                self.ctx.counted_pending.add((syn, table, p.record.id))
+        known = self.held
+        if known is not None:
+            known.update(record.id for record, _ in failed)
+            known.update(p.record.id for p in prepared if p.missing)
+            done_ids = [i for i in done_ids if i in known]  # nothing else can be in the quarantine
+            known.difference_update(done_ids)
         if done_ids:
             tx.release_quarantined(syn, table, done_ids)
         return held
-
-    def _resolve(self, tx: StoreTx, prepared: Sequence[_Prepared]) -> None:
-        """Turn references into UDM ids through the synapse's links, one query per target table."""
-        wanted: dict[str, set[str]] = {}
-        for p in prepared:
-            for ref in p.missing.values():
-                wanted.setdefault(ref.table, set()).add(ref.id)
-        found: dict[tuple[str, str], str] = {}
-        for table, ids in wanted.items():
-            for ext_id, link in tx.get_links(self.binding.synapse_name, table, ids).items():
-                found[(table, ext_id)] = link.udm_id
-        for p in prepared:
-            for name, ref in list(p.missing.items()):
-                udm_id = found.get((ref.table, ref.id))
-                if udm_id is not None:
-                    p.values[name] = udm_id
-                    del p.missing[name]
-
-    def _row(self, p: _Prepared, link: Any) -> IncomingRow:
-        """Build the store row: only the fields this source changed since we last synced with it."""
-        base = echo.decode(link.last_read_hash) if link is not None else {}
-        current = echo.fingerprint(p.values)
-        merged = dict(base)
-        merged.update(current)
-        p.fingerprint = merged
-        if link is None:
-            values = dict(p.values)
-        else:
-            values = {name: value for name, value in p.values.items() if base.get(name) != current[name]}
-        return IncomingRow(
-            external_id=p.record.id,
-            values=values,
-            modified_on=p.record.modified_on,
-            external_version=p.record.version,
-            hash=echo.encode(merged),
-        )
 
     def _recheck_refused(self, tx: StoreTx, outcomes: Iterable[RowOutcome]) -> None:
         """Queue for write-back the records where the policy kept the UDM value over this source's value.
@@ -245,29 +246,39 @@ class ReadPipeline:
         """
         syn, table = self.binding.synapse_name, self.binding.table
         for o in outcomes:
-            if o.udm_id and any(not c.applied for c in o.changes):
+            if o.udm_id and o.changes and any(not c.applied for c in o.changes):
                 reason = "the conflict policy kept the UDM value; it is written back to the source"
                 tx.quarantine(
                     syn, table, WRITE_KEY + o.udm_id, reason, run_id=self.ctx.run_id, kind="write_recheck"
                 )
 
-    def _count(self, outcomes: Iterable[RowOutcome], *, retry: bool) -> None:
+    def _count(self, outcomes: Iterable[RowOutcome], by_id: Mapping[str, Prepared], *, retry: bool) -> None:
+        counts = self.counts
+        syn, table = self.binding.synapse_name, self.binding.table
         for o in outcomes:
-            if o.action == "failed":
+            action = o.action
+            if action == "failed":
                 continue  # counted from the held records at the end of the run
-            if o.action == "created":
-                self.counts.created += 1
-            elif o.action in ("updated", "attached"):
-                if any(c.applied for c in o.changes) or o.action == "attached":
-                    self.counts.updated += 1
+            p = by_id.get(o.external_id or "")
+            if action == "created":
+                counts.created += 1
+            elif p is not None and p.echo:
+                counts.echoes += 1  # our own write read back; only server-maintained values were refreshed
+            elif action in ("updated", "attached"):
+                if action == "updated" and not any(c.applied for c in o.changes):
+                    counts.skipped += 1
+                elif retry and (syn, table, o.external_id or "") in self.ctx.counted_pending:
+                    # Counted earlier in this run, applied without a reference its parent now provides.
+                    self.ctx.counted_pending.discard((syn, table, o.external_id or ""))
+                    counts.resolved += 1
                 else:
-                    self.counts.skipped += 1
-            elif o.action == "echo":
-                self.counts.echoes += 1
+                    counts.updated += 1
+            elif action == "echo":
+                counts.echoes += 1
             elif o.changes and not any(c.applied for c in o.changes):
-                self.counts.skipped += 1
+                counts.skipped += 1
             elif not retry:
-                self.counts.unchanged += 1
+                counts.unchanged += 1
 
     # -- deletes --------------------------------------------------------------------------------------------
     def _vanished(self, tx: StoreTx, still_there: frozenset[str]) -> list[str]:

@@ -26,13 +26,14 @@ class SynapseCounts:
     """What happened between one UDM entity and one synapse during a run."""
 
     created: int = 0
-    updated: int = 0
+    updated: int = 0  # UDM records changed by an incoming change (not counting ``resolved``)
     deleted: int = 0
     unchanged: int = 0
-    echoes: int = 0  # our own writes read back, recognised and not applied
+    echoes: int = 0  # our own writes read back: not applied again (only source-maintained values refreshed)
     skipped: int = 0  # incoming changes that lost every field to the conflict policy
     failed: int = 0
     pending: int = 0  # held back until a referenced parent record is linked
+    resolved: int = 0  # records counted earlier in this run whose waiting reference was filled in later in it
     written_created: int = 0
     written_updated: int = 0
     written_deleted: int = 0
@@ -100,7 +101,7 @@ class RunReport:
 
     @property
     def udm_changes(self) -> int:
-        """UDM records created, updated or deleted by this run."""
+        """UDM records created, updated or deleted by this run (echoes and ``resolved`` are not new changes)."""
         return self.total("created") + self.total("updated") + self.total("deleted")
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +117,8 @@ class RunReport:
                 "writes": self.writes,
                 "failed": self.total("failed") + self.total("write_failed"),
                 "pending": self.total("pending"),
+                "resolved": self.total("resolved"),
+                "echoes": self.total("echoes"),
             },
             "entities": {
                 name: {

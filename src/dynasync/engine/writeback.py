@@ -79,7 +79,12 @@ class WriteBack:
             await self._write(planned)
         done = set(held)
         state = store.get_state(syn, table)
-        after = state.written_version if state is not None else 0
+        after = saved = state.written_version if state is not None else 0
+        # Records this run created from this very table hold what it holds: skip them (and whole runs of their
+        # versions without reading them) while they are unchanged.
+        created = self.ctx.created.get((syn, table))
+        if created:
+            after = created.skip_from(after)
         while True:
             with store.transaction() as tx:
                 page = list(
@@ -87,9 +92,16 @@ class WriteBack:
                 )
                 if not page:
                     break
-                planned = self._plan(tx, [r for r in page if r.id not in done])
+                todo = [r for r in page if r.id not in done and not (created and r.version in created)]
+                planned = self._plan(tx, todo) if todo else []
             after = page[-1].version
+            if created:
+                after = created.skip_from(after)
             await self._write(planned, watermark=after)
+            saved = after
+        if after != saved:
+            with store.transaction() as tx:
+                tx.put_written_version(syn, table, after)
 
     async def _write(self, planned: Sequence[_Planned], watermark: int | None = None) -> None:
         """Send planned writes, then record outcomes (and the watermark) in one transaction."""
@@ -120,7 +132,16 @@ class WriteBack:
             base = echo.decode(link.last_read_hash) if link is not None else {}
             udm_values = {f: record.values.get(f) for f in self.binding.write_fields}
             current = echo.fingerprint(udm_values)
-            changed = [f for f in sorted(udm_values) if base.get(f) != current[f]]
+            if link is None or self._unconfirmed(link):
+                changed = [f for f in sorted(udm_values) if base.get(f) != current[f]]
+            else:
+                # A field we never read a value of and hold none for says nothing: sending it would clear the
+                # destination's value (e.g. a lookup whose target is not synced yet, waiting on the read side).
+                changed = [
+                    f
+                    for f in sorted(udm_values)
+                    if base.get(f) != current[f] and (f in base or current[f] != echo.EMPTY_HASH)
+                ]
             if link is not None and not changed:
                 self.in_sync.append(record.id)  # the destination holds these values (the change came from it)
                 continue

@@ -133,6 +133,35 @@ class FileMappingRepository:
         self._write_index([*history, entry])
         return version
 
+    def add_version(
+        self, version: int, text: str, *, published_at: dt.datetime, summary: str
+    ) -> PublishedVersion:
+        """Write a snapshot validated and published elsewhere (e.g. the UDM store) as the next version.
+
+        Unlike :meth:`publish` this does not validate: it mirrors a version that already passed validation.
+
+        Raises:
+            MappingError: ``version`` is not the next version of this synapse.
+        """
+        history = self.history()
+        expected = history[-1].version + 1 if history else 1
+        if version != expected:
+            raise MappingError(
+                f"cannot add mapping version {version} of synapse '{self.synapse}': the next version is {expected}",
+                location=str(self.index_path),
+            )
+        path = self.published_dir / f"v{version:04d}.yaml"
+        write_text_atomic(path, text)
+        entry = PublishedVersion(
+            version=version,
+            published_at=published_at,
+            summary=summary,
+            checksum=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            path=str(path),
+        )
+        self._write_index([*history, entry])
+        return entry
+
     def published(self, version: int | None = None) -> MappingSpec | None:
         """Load a published version (default: the latest); None when nothing was published.
 

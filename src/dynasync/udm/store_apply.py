@@ -1,10 +1,20 @@
-"""Applying changes to UDM records in batches: link or match or create, per-field policy, links and log."""
+"""Applying changes to UDM records in batches: link or match or create, per-field policy, links and log.
+
+A page costs a fixed number of statements: one lookup of its links (joined with the linked records' versions),
+one load of the records that really changed, one match-key lookup for unlinked rows, then one bulk write per
+table. Rows that created nothing (echoes, unchanged re-deliveries) never load their record; new records are built
+straight as insert tuples (the *fast* creates) unless their external id occurs twice in the page, in which case
+the general, dict-based path keeps the later occurrence able to update them.
+"""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime as dt
-import uuid
-from collections.abc import Mapping, Sequence
+import gc
+import operator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +24,7 @@ from dynasync.errors import StoreError
 from dynasync.udm import store_bulk, store_log
 from dynasync.udm import store_codec as codec
 from dynasync.udm import store_tables as t
+from dynasync.udm.store_links import LinkState, page_link_states
 from dynasync.udm.store_records import find_candidates, get_rows, match_key_of
 from dynasync.udm.store_schema import coerce_values
 from dynasync.udm.store_session import Session
@@ -29,7 +40,13 @@ from dynasync.udm.store_types import (
 
 L = t.links
 _LINK_COLUMNS = [c.name for c in L.columns]
+_LINK_UPDATE = ["last_read_hash", "external_version", "synced_version", "updated_at"]
+_LINK_KEY = ["synapse", "ext_table", "ext_id"]
 _TIMES = "_times"  # decoded udm_field_times kept on a working row until it is written
+
+# Build new records as insert tuples when nothing else in the page can touch them. Tests switch it off to
+# check that both paths store the same records, links and log.
+FAST_CREATES = True
 
 
 @dataclass
@@ -44,14 +61,24 @@ class _Batch:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     new_rows: set[str] = field(default_factory=set)
     dirty_rows: set[str] = field(default_factory=set)
+    created: list[tuple[Any, ...]] = field(default_factory=list)  # fast creates: column order, driver form
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
     new_links: set[str] = field(default_factory=set)
     dirty_links: set[str] = field(default_factory=set)
-    log: list[dict[str, Any]] = field(default_factory=list)
+    link_rows: list[tuple[Any, ...]] = field(default_factory=list)  # fast-created links, driver form
+    log: list[store_log.LogRow] = field(default_factory=list)  # in row order (fast creates in driver form)
+    spare_ids: list[str] = field(default_factory=list)
 
     def next_version(self) -> int:
         self.version += 1
         return self.version
+
+    def new_id(self) -> str:
+        """Return a new, time-ordered UDM id (drawn from the id source 256 at a time)."""
+        if not self.spare_ids:
+            self.spare_ids = codec.new_ids(256)
+            self.spare_ids.reverse()
+        return self.spare_ids.pop()
 
     def new_row(self, udm_id: str) -> dict[str, Any]:
         row: dict[str, Any] = {c.name: None for c in self.info.table.columns}
@@ -110,27 +137,25 @@ class _Batch:
         return changes, applied, lost
 
     def flush(self) -> None:
-        """Write rows, links, log entries and the version counter with one executemany each."""
+        """Write rows, links, log entries and the version counter with one bulk statement each."""
         session = self.session
         tbl = self.info.table
         names = [c.name for c in tbl.columns]
-        store_bulk.insert_rows(session, tbl, names, [self._db_row(self.rows[k]) for k in self.new_rows])
+        new = store_bulk.as_tuples([self._db_row(self.rows[k]) for k in self.new_rows], names)
+        store_bulk.insert_tuples(session, tbl, names, new + self.created)
         set_names = [n for n in names if n != "udm_id"]
         store_bulk.update_rows(
             session, tbl, set_names, ["udm_id"], [self._db_row(self.rows[k]) for k in self.dirty_rows]
         )
-        store_bulk.insert_rows(session, L, _LINK_COLUMNS, [self.links[k] for k in self.new_links])
+        new_links = store_bulk.as_tuples([self.links[k] for k in self.new_links], _LINK_COLUMNS)
+        store_bulk.insert_tuples(session, L, _LINK_COLUMNS, new_links + self.link_rows)
         store_bulk.update_rows(
-            session,
-            L,
-            ["last_read_hash", "external_version", "synced_version", "updated_at"],
-            ["synapse", "ext_table", "ext_id"],
-            [self.links[k] for k in self.dirty_links - self.new_links],
+            session, L, _LINK_UPDATE, _LINK_KEY, [self.links[k] for k in self.dirty_links - self.new_links]
         )
         store_log.insert_events(session, self.log)
         if session.dialect == "postgresql":
-            session.note_growth(tbl.name, len(self.new_rows))
-            session.note_growth(L.name, len(self.new_links))
+            session.note_growth(tbl.name, len(self.new_rows) + len(self.created))
+            session.note_growth(L.name, len(self.new_links) + len(self.link_rows))
         if self.version > session.lock_versions():
             session.allocate_versions(self.version - session.lock_versions())
 
@@ -148,10 +173,256 @@ def _start(session: Session, entity: str, policy: FieldPolicy | None) -> _Batch:
     )
 
 
-def _new_link(batch: _Batch, synapse: str, table: str, external_id: str, udm_id: str) -> dict[str, Any]:
+_Prepared = tuple[dict[str, Any], dt.datetime, str]
+
+
+_CAPS: dict[int, tuple[t.EntityInfo, dict[str, int]]] = {}
+
+
+def _text_caps(info: t.EntityInfo) -> dict[str, int]:
+    """The entity's text fields and their length caps (computed once per entity definition)."""
+    hit = _CAPS.get(id(info))
+    if hit is not None and hit[0] is info:
+        return hit[1]
+    caps = {k: cap for k, f in info.entity.fields.items() if (cap := codec.text_cap(f)) is not None}
+    if len(_CAPS) > 256:
+        _CAPS.clear()
+    _CAPS[id(info)] = (info, caps)
+    return caps
+
+
+def _prepare(info: t.EntityInfo, now: dt.datetime, rows: Sequence[IncomingRow]) -> list[_Prepared | str]:
+    """Coerce each row's values and compute its hash once; a row that does not fit gives its error text."""
+    out: list[_Prepared | str] = []
+    coercers = info.coercers
+    caps = _text_caps(info)
+    coerce_row = codec.coerce_row
+    utc = dt.UTC
+    hash_canonical = codec.hash_canonical
+    for row in rows:
+        try:
+            values = coerce_row(row.values, coercers, caps)
+        except (KeyError, ValueError, TypeError, ArithmeticError):
+            # coerce_values names the failing field.
+            try:
+                values = coerce_values(info, row.values)
+            except StoreError as exc:
+                out.append(exc.message)
+                continue
+        when = row.modified_on
+        if when is None:
+            when = now
+        elif when.tzinfo is None:
+            out.append(f"modified_on of {row.external_id} is a naive datetime; it must be timezone-aware")
+            continue
+        elif when.tzinfo is not utc:
+            when = when.astimezone(utc)
+        digest = row.hash if row.hash is not None else hash_canonical(values)
+        out.append((values, when, digest))
+    return out
+
+
+@dataclass
+class _Page:
+    """What ``apply_upserts`` looked up for one page: link states, match candidates, duplicate ids."""
+
+    synapse: str
+    table: str
+    run_id: str | None
+    states: dict[str, LinkState]
+    candidates: dict[tuple[Any, ...], list[dict[str, Any]]]
+    taken: set[str]
+    keys: list[tuple[Any, ...] | None]
+    repeated: set[str]
+    loaded: set[str] = field(default_factory=set)  # UDM ids already fetched (found or not)
+
+
+def apply_upserts(
+    session: Session,
+    entity: str,
+    synapse: str,
+    table: str,
+    rows: Sequence[IncomingRow],
+    *,
+    run_id: str | None = None,
+    policy: FieldPolicy | None = None,
+) -> ApplyResult:
+    """Apply one page of mapped external rows; see ``UdmStore.apply_upserts``."""
+    with _collector_paused():
+        return _apply_page(session, entity, synapse, table, rows, run_id=run_id, policy=policy)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a page is applied.
+
+    A page allocates a few hundred thousand short-lived dicts and tuples (none cyclic, so reference counting
+    frees them); each burst of allocations otherwise triggers collections that walk every live object of the
+    process, which cost as much as the page's own work. Collection resumes (and catches up) right after.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _apply_page(
+    session: Session,
+    entity: str,
+    synapse: str,
+    table: str,
+    rows: Sequence[IncomingRow],
+    *,
+    run_id: str | None,
+    policy: FieldPolicy | None,
+) -> ApplyResult:
+    batch = _start(session, entity, policy)
+    info = batch.info
+    prepared = _prepare(info, batch.now, rows)
+    ext_ids = [row.external_id for row in rows]
+    states = page_link_states(session, synapse, table, info.table, ext_ids)
+    # Only linked rows that differ from what was last read or written need their record.
+    changed = {
+        state[0]
+        for row, p in zip(rows, prepared, strict=True)
+        if not isinstance(p, str)
+        for state in [states.get(row.external_id)]
+        if state is not None and state[5] is not None and p[2] != state[1] and p[2] != state[2]
+    }
+    page = _Page(synapse, table, run_id, states, {}, set(), [], set(), set(changed))
+    batch.rows.update(get_rows(session, info, changed))
+    match_keys = info.entity.match_keys
+    if match_keys:
+        page.keys = [
+            None
+            if isinstance(p, str) or row.external_id in states
+            else match_key_of(info, p[0], match_keys)
+            for row, p in zip(rows, prepared, strict=True)
+        ]
+        wanted = [k for k in page.keys if k is not None]
+        if wanted:
+            page.candidates = find_candidates(session, info, wanted, match_keys)
+            ids = [r["udm_id"] for rows_ in page.candidates.values() for r in rows_]
+            if ids:
+                page.taken = {
+                    r[0]
+                    for r in session.select_in(
+                        sa.select(L.c.udm_id).where(L.c.synapse == synapse, L.c.entity == info.entity.name),
+                        L.c.udm_id,
+                        ids,
+                    )
+                }
+    if len(set(ext_ids)) != len(ext_ids):
+        page.repeated = {x for x, n in collections.Counter(ext_ids).items() if n > 1}
+    creator = _Creator(batch, synapse, table, run_id) if FAST_CREATES else None
+    result = ApplyResult()
+    out = result.rows
+    for i, (row, p) in enumerate(zip(rows, prepared, strict=True)):
+        if isinstance(p, str):
+            lk = batch.links.get(row.external_id)
+            state = states.get(row.external_id)
+            udm_id = lk["udm_id"] if lk is not None else state[0] if state is not None else ""
+            out.append(RowOutcome(row.external_id, udm_id, "failed", 0, error=p))
+            continue
+        if (
+            creator is not None
+            and row.external_id not in states
+            and row.external_id not in page.repeated
+            and (not page.candidates or page.keys[i] is None or page.keys[i] not in page.candidates)
+        ):
+            out.append(creator.create(row, p))
+            continue
+        out.append(_apply_one(batch, page, i, row, p))
+    batch.flush()
+    return result
+
+
+class _Creator:
+    """Fast creates: a new record, its link and its log row built directly as insert tuples."""
+
+    def __init__(self, batch: _Batch, synapse: str, table: str, run_id: str | None) -> None:
+        self.batch = batch
+        self.synapse = synapse
+        self.table = table
+        self.run_id = run_id
+        session = batch.session
+        tbl = batch.info.table
+        names = [c.name for c in tbl.columns]
+        # Rows are built in the driver's form: the few conversions SQLite needs happen here, once per value.
+        self.converters = [
+            (name, conv)
+            for name, conv in store_bulk.driver_converters(session, tbl, names)
+            if name in batch.info.fields
+        ]
+        self.now = self._driver_value(tbl, "udm_created_at", batch.now)
+        self.template: dict[str, Any] = dict.fromkeys(names)
+        self.template.update(
+            udm_deleted=False, udm_created_at=self.now, udm_updated_at=self.now, udm_source=synapse
+        )
+        self.getter = operator.itemgetter(*names)
+        self.entity = batch.info.entity.name
+        self.link_now = self._driver_value(L, "created_at", batch.now)
+        self.log_now = self._driver_value(t.log, "at", batch.now)
+
+    def _driver_value(self, table: sa.Table, column: str, value: Any) -> Any:
+        for _name, conv in store_bulk.driver_converters(self.batch.session, table, [column]):
+            return conv(value)
+        return value
+
+    def create(self, row: IncomingRow, prepared: _Prepared) -> RowOutcome:
+        values, when, digest = prepared
+        batch = self.batch
+        udm_id = batch.new_id()
+        batch.version += 1
+        version = batch.version
+        data = self.template.copy()
+        data.update(values)
+        for name, conv in self.converters:
+            value = data[name]
+            if value is not None:
+                data[name] = conv(value)
+        data["udm_id"] = udm_id
+        data["udm_version"] = version
+        data["udm_field_times"] = codec.created_times(values, when)
+        batch.created.append(self.getter(data))
+        ext_id = row.external_id
+        now = self.link_now
+        batch.link_rows.append(
+            (self.synapse, self.table, ext_id, self.entity, udm_id, digest, None, row.external_version,
+             version, now, now)
+        )  # fmt: skip
+        batch.log.append(
+            (self.run_id, self.log_now, "in", self.synapse, self.table, ext_id, self.entity, udm_id, "created",
+             None, codec.created_log_json(values))
+        )  # fmt: skip
+        return RowOutcome(ext_id, udm_id, "created", version)
+
+
+def _db_link(batch: _Batch, page: _Page, ext_id: str, state: LinkState) -> dict[str, Any]:
+    """Make a working copy of a stored link (it is written back when it changes)."""
     lk = {
-        "synapse": synapse,
-        "ext_table": table,
+        "synapse": page.synapse,
+        "ext_table": page.table,
+        "ext_id": ext_id,
+        "udm_id": state[0],
+        "last_read_hash": state[1],
+        "last_written_hash": state[2],
+        "external_version": state[3],
+        "synced_version": state[4],
+        "updated_at": batch.now,
+    }
+    batch.links[ext_id] = lk
+    return lk
+
+
+def _new_link(batch: _Batch, page: _Page, external_id: str, udm_id: str) -> dict[str, Any]:
+    lk = {
+        "synapse": page.synapse,
+        "ext_table": page.table,
         "ext_id": external_id,
         "entity": batch.info.entity.name,
         "udm_id": udm_id,
@@ -167,121 +438,77 @@ def _new_link(batch: _Batch, synapse: str, table: str, external_id: str, udm_id:
     return lk
 
 
-def _prepare(batch: _Batch, row: IncomingRow) -> tuple[dict[str, Any], dt.datetime, str]:
-    values = coerce_values(batch.info, row.values)
-    when = row.modified_on or batch.now
-    if when.tzinfo is None:
-        raise StoreError(f"modified_on of {row.external_id} is a naive datetime; it must be timezone-aware")
-    digest = row.hash if row.hash is not None else codec.hash_canonical(values)
-    return values, when.astimezone(dt.UTC), digest
+def _record(batch: _Batch, page: _Page, udm_id: str) -> dict[str, Any] | None:
+    """Return the working row of a linked record, fetching it if this page has not yet."""
+    rec = batch.rows.get(udm_id)
+    if rec is None and udm_id not in page.loaded:
+        page.loaded.add(udm_id)
+        rec = get_rows(batch.session, batch.info, [udm_id]).get(udm_id)
+        if rec is not None:
+            batch.rows[udm_id] = rec
+    return rec
 
 
-def apply_upserts(
-    session: Session,
-    entity: str,
-    synapse: str,
-    table: str,
-    rows: Sequence[IncomingRow],
-    *,
-    run_id: str | None = None,
-    policy: FieldPolicy | None = None,
-) -> ApplyResult:
-    """Apply one page of mapped external rows; see ``UdmStore.apply_upserts``."""
-    batch = _start(session, entity, policy)
-    info = batch.info
-    prepared: list[tuple[IncomingRow, dict[str, Any], dt.datetime, str] | RowOutcome] = []
-    for row in rows:
-        try:
-            values, when, digest = _prepare(batch, row)
-        except StoreError as exc:
-            prepared.append(RowOutcome(row.external_id, "", "failed", 0, error=exc.message))
-            continue
-        prepared.append((row, values, when, digest))
-    ext_ids = [p[0].external_id for p in prepared if not isinstance(p, RowOutcome)]
-    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.ext_table == table)
-    for lrow in session.select_in(stmt, L.c.ext_id, ext_ids):
-        batch.links[lrow.ext_id] = dict(lrow._mapping)
-    batch.rows.update(get_rows(session, info, {lk["udm_id"] for lk in batch.links.values()}))
-    keys = info.entity.match_keys
-    candidates: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    taken: set[str] = set()
-    if keys:
-        wanted = [
-            k
-            for p in prepared
-            if not isinstance(p, RowOutcome) and p[0].external_id not in batch.links
-            for k in [match_key_of(info, p[1], keys)]
-            if k is not None
-        ]
-        if wanted:
-            candidates = find_candidates(session, info, wanted, keys)
-            ids = [r["udm_id"] for rows_ in candidates.values() for r in rows_]
-            taken = {
-                r[0]
-                for r in session.select_in(
-                    sa.select(L.c.udm_id).where(L.c.synapse == synapse, L.c.entity == info.entity.name),
-                    L.c.udm_id,
-                    ids,
-                )
-            }
-    result = ApplyResult()
-    for p in prepared:
-        if isinstance(p, RowOutcome):
-            lk = batch.links.get(p.external_id or "")
-            result.rows.append(
-                p if lk is None else RowOutcome(p.external_id, lk["udm_id"], "failed", 0, error=p.error)
-            )
-            continue
-        result.rows.append(_apply_one(batch, synapse, table, run_id, p, candidates, taken))
-    batch.flush()
-    return result
-
-
-def _apply_one(
-    batch: _Batch,
-    synapse: str,
-    table: str,
-    run_id: str | None,
-    item: tuple[IncomingRow, dict[str, Any], dt.datetime, str],
-    candidates: Mapping[tuple[Any, ...], list[dict[str, Any]]],
-    taken: set[str],
-) -> RowOutcome:
-    row, values, when, digest = item
+def _apply_one(batch: _Batch, page: _Page, index: int, row: IncomingRow, item: _Prepared) -> RowOutcome:
+    values, when, digest = item
     ext_id = row.external_id
     lk = batch.links.get(ext_id)
+    state = page.states.get(ext_id) if lk is None else None
     action: RowAction
-    if lk is not None:
-        rec = batch.rows.get(lk["udm_id"])
-        version = int(rec["udm_version"]) if rec is not None else 0
-        if digest == lk["last_written_hash"] or digest == lk["last_read_hash"]:
-            action = "echo" if digest == lk["last_written_hash"] else "unchanged"
+    if lk is not None or state is not None:
+        if lk is None:
+            assert state is not None
+            udm_id, read_hash, written_hash = state[0], state[1], state[2]
+        else:
+            udm_id, read_hash, written_hash = lk["udm_id"], lk["last_read_hash"], lk["last_written_hash"]
+        if digest == written_hash or digest == read_hash:
+            action = "echo" if digest == written_hash else "unchanged"
+            rec = batch.rows.get(udm_id)
+            if rec is not None:
+                version = int(rec["udm_version"])
+            else:
+                known = state[5] if state is not None else lk.get("record_version") if lk is not None else None
+                version = int(known or 0)
+            external_version = row.external_version
+            if lk is None:
+                assert state is not None
+                if digest == read_hash and (external_version is None or external_version == state[3]):
+                    # Nothing to record: the link already says exactly this (no write for a re-delivery).
+                    return RowOutcome(ext_id, udm_id, action, version)
+                lk = _db_link(batch, page, ext_id, state)
+                lk["record_version"] = state[5]
             lk.update(last_read_hash=digest, updated_at=batch.now)
-            if row.external_version is not None:
-                lk["external_version"] = row.external_version
+            if external_version is not None:
+                lk["external_version"] = external_version
             batch.dirty_links.add(ext_id)
-            return RowOutcome(ext_id, lk["udm_id"], action, version)
-        created = rec is None
+            return RowOutcome(ext_id, udm_id, action, version)
+        if lk is None:
+            assert state is not None
+            lk = _db_link(batch, page, ext_id, state)
+            lk["record_version"] = state[5]
+        found = (
+            _record(batch, page, udm_id)
+            if state is None or state[5] is not None or udm_id in batch.rows
+            else None
+        )
+        created = found is None
         # A link whose record vanished (dropped by hand) is repaired by re-creating the record under its id.
-        rec = batch.new_row(lk["udm_id"]) if rec is None else rec
+        rec = batch.new_row(udm_id) if found is None else found
         action = "created" if created else "updated"
     else:
         rec = None
-        key = (
-            match_key_of(batch.info, values, batch.info.entity.match_keys)
-            if batch.info.entity.match_keys
-            else None
-        )
-        for cand in candidates.get(key, []) if key is not None else []:
-            if cand["udm_id"] not in taken:
+        key = page.keys[index] if page.keys else None
+        for cand in page.candidates.get(key, []) if key is not None else []:
+            if cand["udm_id"] not in page.taken:
                 rec = batch.rows.setdefault(cand["udm_id"], cand)
                 break
         created = rec is None
         if rec is None:
-            rec = batch.new_row(str(uuid.uuid4()))
+            rec = batch.new_row(batch.new_id())
         action = "created" if created else "attached"
-        taken.add(rec["udm_id"])
-        lk = _new_link(batch, synapse, table, ext_id, rec["udm_id"])
-    changes, applied, lost = batch.merge(rec, values, when, synapse, created)
+        page.taken.add(rec["udm_id"])
+        lk = _new_link(batch, page, ext_id, rec["udm_id"])
+    changes, applied, lost = batch.merge(rec, values, when, page.synapse, created)
     if action == "updated" and not applied:
         action = "unchanged"
     lk.update(last_read_hash=digest, updated_at=batch.now)
@@ -295,16 +522,17 @@ def _apply_one(
         batch.log.append(
             store_log.event(
                 batch.session,
-                run_id=run_id,
+                run_id=page.run_id,
                 direction="in",
-                synapse=synapse,
-                table=table,
+                synapse=page.synapse,
+                table=page.table,
                 external_id=ext_id,
                 entity=batch.info.entity.name,
                 udm_id=rec["udm_id"],
                 action=action,
                 outcome=None,
                 fields=store_log.created_fields(values) if created else store_log.change_fields(changes),
+                at=batch.now,
             )
         )
     return RowOutcome(ext_id, rec["udm_id"], action, int(rec["udm_version"] or 0), tuple(changes))
@@ -336,7 +564,7 @@ def upsert(
             rec = found[0] if found else None
     created = rec is None
     if rec is None:
-        rec = batch.new_row(udm_id or str(uuid.uuid4()))
+        rec = batch.new_row(udm_id or batch.new_id())
     else:
         batch.rows[rec["udm_id"]] = rec
     changes, applied, _lost = batch.merge(rec, canonical, when, source, created)
@@ -355,6 +583,7 @@ def upsert(
                 action=action,
                 outcome=None,
                 fields=store_log.created_fields(canonical) if created else store_log.change_fields(changes),
+                at=batch.now,
             )
         )
     batch.flush()

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dynasync.errors import StoreError
+from dynasync.udm import store_bulk
 from dynasync.udm import store_tables as t
 from dynasync.udm.store_schema import hash_values
 from dynasync.udm.store_session import Session
@@ -47,6 +48,28 @@ def get_links(session: Session, synapse: str, table: str, external_ids: Iterable
     """Return the links of many external rows (by external id), looked up in IN (...) chunks."""
     stmt = sa.select(L).where(L.c.synapse == synapse, L.c.ext_table == table)
     return {row.ext_id: to_link(row._mapping) for row in session.select_in(stmt, L.c.ext_id, external_ids)}
+
+
+LinkState = tuple[str, str | None, str | None, str | None, int | None, int | None]
+"""What a page apply needs of a link: (udm_id, last_read_hash, last_written_hash, external_version,
+synced_version, the linked record's udm_version in the entity's table or None when it has no such record)."""
+
+
+def page_link_states(
+    session: Session, synapse: str, table: str, record_table: sa.Table, external_ids: Iterable[str]
+) -> dict[str, LinkState]:
+    """Return the links of a page's external rows with their records' versions, by external id (plain SQL)."""
+    quote = session.conn.dialect.identifier_preparer.quote
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = (
+        "SELECT l.ext_id, l.udm_id, l.last_read_hash, l.last_written_hash, l.external_version, "
+        f"l.synced_version, r.udm_version FROM ds_links AS l LEFT JOIN {quote(record_table.name)} AS r "
+        f"ON r.udm_id = l.udm_id WHERE l.synapse = {ph} AND l.ext_table = {ph} AND l.ext_id IN ({{in}})"
+    )
+    return {
+        row[0]: (row[1], row[2], row[3], row[4], row[5], row[6])
+        for row in store_bulk.select_in(session, sql, (synapse, table), external_ids)
+    }
 
 
 def link_for_record(session: Session, synapse: str, entity: str, udm_id: str) -> Link | None:

@@ -346,7 +346,8 @@ def test_5xx_and_dropped_connections_mid_paging(server: Any) -> None:
         ids: list[str] = []
         async with fast(cfg, provider) as client:
             pages = 0
-            async for page in client.iter_pages("accounts?$select=name", maxpagesize=10):
+            # No prefetch: each fault must hit the request made after it is injected.
+            async for page in client.iter_pages("accounts?$select=name", maxpagesize=10, prefetch=False):
                 pages += 1
                 ids.extend(r["accountid"] for r in page.rows)
                 if pages == 1:

@@ -8,7 +8,6 @@ and turns every msal failure into a typed error with a remedy (:mod:`.errors`).
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
@@ -165,9 +165,11 @@ class _MsalHolder:
         return await asyncio.to_thread(run)
 
     def close(self) -> None:
+        # msal wraps the session we gave it (a throttling wrapper keeps it as ``.http_client``; older
+        # releases used ``._http_client``): close whichever layer is the requests session.
         client = getattr(self._app, "http_client", None)
-        inner = getattr(client, "_http_client", None)
-        for candidate in (inner, client):
+        candidates = (client, getattr(client, "http_client", None), getattr(client, "_http_client", None))
+        for candidate in candidates:
             if isinstance(candidate, requests.Session):
                 candidate.close()
 
@@ -428,16 +430,47 @@ async def preflight_sign_in(
             raise from_msal_exception(exc, ctx) from None
     if response.is_redirect:
         return  # straight back to the app (or to a federated sign-in): nothing to report here
-    text = response.text
-    found = _AADSTS_ON_PAGE.search(text)
+    found = _AADSTS_ON_PAGE.search(response.text)
     if found:
-        sentence = re.sub(r"<[^>]+>", " ", text[found.start() : found.start() + 600])
-        sentence = html.unescape(re.sub(r"\s+", " ", sentence)).strip()
+        sentence = _error_sentence(response.text)
         raise from_aad_result(
             {"error_description": sentence, "error_codes": [int(found.group(1))]},
             ctx,
             status=response.status_code,
         )
+
+
+class _TextNodes(HTMLParser):
+    """Collects the text nodes of a page (outside scripts and styles)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        text = re.sub(r"\s+", " ", data).strip()
+        if text and not self._skip:
+            self.nodes.append(text)
+
+
+def _error_sentence(page: str) -> str:
+    """The AADSTS message of an error page: the text of the element that holds it, without page chrome."""
+    parser = _TextNodes()
+    parser.feed(page)
+    for node in parser.nodes:
+        if _AADSTS_ON_PAGE.search(node):
+            return node
+    found = _AADSTS_ON_PAGE.search(page)
+    return found.group(0) if found else ""
 
 
 class DelegatedTokenProvider:

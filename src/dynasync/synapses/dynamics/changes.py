@@ -27,7 +27,8 @@ from dynasync.synapses.base import ChangeBatch, ColumnSpec, SourceRecord, Stream
 from dynasync.synapses.dynamics.client import DataverseClient
 from dynasync.synapses.dynamics.errors import ChangeTrackingDisabledError, DeltaTokenExpiredError
 from dynasync.synapses.dynamics.odata import compare, query
-from dynasync.synapses.dynamics.values import ANNOTATIONS, RowReader, read_columns, wire_name
+from dynasync.synapses.dynamics.row_reader import RowReader
+from dynasync.synapses.dynamics.values import LABEL_MODES, read_columns, wire_name
 
 __all__ = ["CURSOR_VERSION", "ChangeReader", "request_reconcile"]
 
@@ -55,6 +56,11 @@ class ChangeReader:
         key_page_size: Page size of the keys-only reconciliation scan.
         reconcile_every: Tables without change tracking run an id reconciliation every N runs (0: only on
             demand, see :func:`request_reconcile`).
+        labels: Where record labels come from, ``"service"`` or ``"metadata"`` (see
+            :class:`~.row_reader.RowReader`); ``"metadata"`` spares the service the ``FormattedValue`` annotation.
+
+    Raises:
+        ValueError: An unknown ``labels`` mode.
     """
 
     def __init__(
@@ -64,8 +70,12 @@ class ChangeReader:
         page_size: int = 5000,
         key_page_size: int = 5000,
         reconcile_every: int = 24,
+        labels: str = "service",
     ) -> None:
+        if labels not in LABEL_MODES:
+            raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}, not {labels!r}")
         self.client = client
+        self.labels = labels
         self.page_size = page_size
         self.key_page_size = key_page_size
         self.reconcile_every = reconcile_every
@@ -91,7 +101,7 @@ class ChangeReader:
             state = {"reconcile": True}
         elif not known:
             state = {"reconcile": bool(state.get("reconcile"))}
-        reader = RowReader(stream, columns)
+        reader = RowReader(stream, columns, labels=self.labels, reuse_rows=True)  # page rows are ours
         if mode == "tracked":
             generator = self._tracked(reader, signature, state, notes)
         else:
@@ -155,7 +165,11 @@ class ChangeReader:
     ) -> AsyncGenerator[ChangeBatch, None]:
         stream = reader.stream
         pages = self.client.iter_pages(
-            url, maxpagesize=self.page_size, annotations=ANNOTATIONS, track_changes=True, table=stream.name
+            url,
+            maxpagesize=self.page_size,
+            annotations=reader.annotations,
+            track_changes=True,
+            table=stream.name,
         )
         # Closed explicitly when this generator is: the client may hold a prefetched page request.
         async with aclosing(pages):
@@ -252,7 +266,7 @@ class ChangeReader:
         url = state.get("url") or self._watermark_url(reader, since)
         base = {"v": CURSOR_VERSION, "mode": "watermark", "select": signature}
         pages = self.client.iter_pages(
-            url, maxpagesize=self.page_size, annotations=ANNOTATIONS, table=stream.name
+            url, maxpagesize=self.page_size, annotations=reader.annotations, table=stream.name
         )
         async with aclosing(pages):
             async for page in pages:

@@ -12,6 +12,7 @@ from dynasync.synapses.dynamics.changes import ChangeReader
 from dynasync.synapses.dynamics.client import DataverseClient
 from dynasync.synapses.dynamics.config import DynamicsConfig
 from dynasync.synapses.dynamics.schema import DiscoveryResult, discover
+from dynasync.synapses.dynamics.values import LABEL_MODES
 from dynasync.synapses.dynamics.writes import RecordWriter
 
 __all__ = ["DynamicsSynapse"]
@@ -33,6 +34,13 @@ class DynamicsSynapse:
         reconcile_every: Tables without change tracking reconcile deleted ids every N runs (0: on demand only).
         discovery_concurrency: Tables whose metadata is read at the same time.
         name: The synapse's name (default: ``config.name``).
+        labels: Where ``SourceRecord.labels`` come from: ``"service"`` (the ``FormattedValue`` annotation:
+            choice, boolean and lookup labels as Dataverse words them) or ``"metadata"`` (the discovered option
+            sets: choices and multi-selects only; the service then sends no label annotations, which halves the
+            bytes read). See :class:`~.row_reader.RowReader`.
+
+    Raises:
+        ValueError: No token provider and no client, or an unknown ``labels`` mode.
     """
 
     def __init__(
@@ -48,7 +56,10 @@ class DynamicsSynapse:
         reconcile_every: int = 24,
         discovery_concurrency: int = 4,
         name: str | None = None,
+        labels: str = "service",
     ) -> None:
+        if labels not in LABEL_MODES:  # before building a client that would then leak
+            raise ValueError(f"labels must be one of {', '.join(LABEL_MODES)}, not {labels!r}")
         if client is None:
             if tokens is None:
                 raise ValueError("DynamicsSynapse needs a token provider or a ready client")
@@ -61,7 +72,9 @@ class DynamicsSynapse:
         self.client = client
         self.tables = list(tables) if tables is not None else None
         self.discovery_concurrency = discovery_concurrency
-        self.reader = ChangeReader(self.client, page_size=page_size, reconcile_every=reconcile_every)
+        self.reader = ChangeReader(
+            self.client, page_size=page_size, reconcile_every=reconcile_every, labels=labels
+        )
         self.writer = RecordWriter(self.client, chunk_size=chunk_size)
         self.last_discovery: DiscoveryResult | None = None
 

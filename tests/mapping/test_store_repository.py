@@ -257,7 +257,8 @@ def test_mirror_records_saves_and_publishes_in_both_places(tmp_path: Path, store
     # The user edits the draft file by hand (a comment and a removed field); publishing takes that text.
     edited = "# reviewed by ana\n" + without_contacts_lookup()
     files.draft_path.write_text(edited, encoding="utf-8")
-    assert mirror.publish(small_streams(), summary="first") == 1
+    assert mirror.publish(small_streams(), summary="first", published_by="cy") == 1
+    assert [r.published_by for r in db.records()] == ["cy"]
     assert db.record(0).yaml == edited  # type: ignore[union-attr]
     assert db.record(1).yaml == edited  # type: ignore[union-attr]
     assert Path(files.history()[0].path).read_text(encoding="utf-8") == edited

@@ -62,11 +62,12 @@ class MirroredMappingRepository:
     @contextlib.contextmanager
     def store_repository(self) -> Iterator[StoreMappingRepository]:
         """Yield the store side (opening the store for this block when the repository does not hold one)."""
-        store = self._store if isinstance(self._store, UdmStore) else self._held
-        if store is not None:
-            yield self._store_repo(store)
+        if isinstance(self._store, UdmStore):
+            yield self._store_repo(self._store)
             return
-        assert not isinstance(self._store, UdmStore)
+        if self._held is not None:
+            yield self._store_repo(self._held)
+            return
         opened = self._store()
         try:
             yield self._store_repo(opened)
@@ -102,6 +103,11 @@ class MirroredMappingRepository:
         The store commits first (draft text and version in one transaction); the file snapshot follows. Should
         writing the file fail, the next call writes it from the store.
 
+        Args:
+            streams: The discovered source schema the mapping must fit.
+            summary: What changed.
+            published_by: Who publishes, kept in the store (default: the repository's ``published_by``).
+
         Raises:
             MappingError: there is no draft file, or the two places disagree.
             MappingValidationError: every problem of the draft, located in the draft file; nothing is written.
@@ -110,7 +116,7 @@ class MirroredMappingRepository:
             raise MappingError(
                 f"no draft mapping for synapse '{self.synapse}'",
                 location=str(self.draft_path),
-                remedy="Save a draft first (dynasync mapping init writes the default mapping).",
+                remedy="Write one first: `dynasync mapping edit` starts from the published or default mapping.",
             )
         text = self.draft_path.read_text(encoding="utf-8")
         with self.store_repository() as repo:
@@ -118,7 +124,8 @@ class MirroredMappingRepository:
             row = repo.publish_row(
                 streams, summary=summary, published_by=published_by, text=text, source=str(self.draft_path)
             )
-            self.files.add_version(row.version, row.yaml, published_at=row.created_at, summary=row.summary)
+            # Writes the new snapshot (and any a concurrent publisher committed just before it), in order.
+            self._reconcile(repo)
         return row.version
 
     def published(self, version: int | None = None) -> MappingSpec | None:

@@ -168,7 +168,7 @@ class StoreMappingRepository:
                     raise MappingError(
                         f"no draft mapping for synapse '{self.synapse}' in the UDM store",
                         location=self.draft_location,
-                        remedy="Save a draft first (dynasync mapping init writes the default mapping).",
+                        remedy="Write one first: `dynasync mapping edit` starts from the published or default mapping.",
                     )
                 text = draft.yaml
             spec = self._parse(text, source or self.draft_location)

@@ -461,7 +461,7 @@ def _apply_one(batch: _Batch, page: _Page, index: int, row: IncomingRow, item: _
             udm_id, read_hash, written_hash = state[0], state[1], state[2]
         else:
             udm_id, read_hash, written_hash = lk["udm_id"], lk["last_read_hash"], lk["last_written_hash"]
-        if digest == written_hash or digest == read_hash:
+        if digest in (written_hash, read_hash):
             action = "echo" if digest == written_hash else "unchanged"
             rec = batch.rows.get(udm_id)
             if rec is not None:

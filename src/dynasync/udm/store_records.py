@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dynasync.errors import StoreError
+from dynasync.udm import store_bulk
 from dynasync.udm import store_codec as codec
 from dynasync.udm import store_tables as t
 from dynasync.udm.model import UdmRecord
@@ -66,32 +67,33 @@ def match_key_of(
     return tuple(key)
 
 
-def _key_columns(info: t.EntityInfo, fields: Sequence[str]) -> list[sa.ColumnElement[Any]]:
-    cols: list[sa.ColumnElement[Any]] = []
-    for name in fields:
-        col = info.table.c[name]
-        cols.append(sa.func.lower(col) if t.is_textual(info.entity.fields[name]) else col)
-    return cols
-
-
 def find_candidates(
     session: Session, info: t.EntityInfo, keys: Iterable[tuple[Any, ...]], fields: Sequence[str]
 ) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     """Return live rows per match key among ``keys``; each list is ordered oldest record first.
 
-    SQL narrows by the first key field (lower() for text, served by the match-key index; on SQLite the store
-    registers a Unicode-aware lower()); Python checks the full key.
+    One plain query finds the ids of live records whose first key field matches (lower() for text, served by
+    the match-key index; on SQLite the store registers a Unicode-aware lower()); only those rows are loaded,
+    and Python checks the full key. A first load, where nothing matches, costs that one query.
     """
-    keys = list(dict.fromkeys(keys))
-    first_col = _key_columns(info, fields)[0]
     wanted = set(keys)
-    firsts: list[Any] = [k[0] for k in keys]
-    stmt = sa.select(info.table).where(info.table.c.udm_deleted.is_(False))
+    if not wanted:
+        return {}
+    first = fields[0]
+    quote = session.conn.dialect.identifier_preparer.quote
+    column = quote(first)
+    expr = f"lower({column})" if t.is_textual(info.entity.fields[first]) else column
+    firsts = [k[0] for k in wanted]
+    converters = store_bulk.driver_converters(session, info.table, [first])
+    if converters:
+        conv = converters[0][1]
+        firsts = [conv(v) for v in firsts]
+    sql = f"SELECT udm_id FROM {quote(info.table.name)} WHERE NOT udm_deleted AND {expr} IN ({{in}})"
+    ids = [row[0] for row in store_bulk.select_in(session, sql, (), firsts)]
     found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in session.select_in(stmt, first_col, firsts):
-        data = dict(row._mapping)
+    for data in get_rows(session, info, ids).values():
         key = match_key_of(info, data, fields)
-        if key is not None and key in wanted:
+        if key is not None and key in wanted and not data["udm_deleted"]:
             found.setdefault(key, []).append(data)
     for rows in found.values():
         rows.sort(key=lambda r: (r["udm_created_at"], r["udm_version"]))

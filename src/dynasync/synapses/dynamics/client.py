@@ -25,16 +25,14 @@ from dynasync.synapses.dynamics.errors import (
     DynamicsError,
     ErrorContext,
     HostRefusedError,
-    PagingLoopError,
-    RequestRejectedError,
     ServiceUnavailableError,
     ThrottledError,
     TransportFailureError,
     from_dataverse_response,
     parse_retry_after,
-    request_id_of,
 )
 from dynasync.synapses.dynamics.odata import prefer as compose_prefer
+from dynasync.synapses.dynamics.paging import follow_pages
 from dynasync.synapses.dynamics.retry import AdaptiveLimiter, ClientCounters, RetryPolicy, backoff_delay
 from dynasync.synapses.dynamics.wire import (
     DataverseResponse,
@@ -42,6 +40,7 @@ from dynasync.synapses.dynamics.wire import (
     PublicAddressGuard,
     Resolver,
     encode_json,
+    sent_tracer,
     system_resolver,
 )
 
@@ -152,7 +151,7 @@ class DataverseClient:
         response = await self.request("GET", url, prefer=prefer, headers=headers, table=table)
         return response.json()
 
-    async def iter_pages(
+    def iter_pages(
         self,
         url: str,
         *,
@@ -163,75 +162,24 @@ class DataverseClient:
         table: str | None = None,
         prefetch: bool = True,
     ) -> AsyncGenerator[Page, None]:
-        """Yield every page of a collection, following ``@odata.nextLink`` verbatim.
+        """Yield every page of a collection, following ``@odata.nextLink`` verbatim (see :mod:`.paging`).
 
         The same ``Prefer`` goes with every page. ``delta_link`` is set on the page that carries
         ``@odata.deltaLink`` (the last one). A next link seen before raises :class:`PagingLoopError`.
         With ``prefetch`` the next page is requested before a page is handed out, so the service prepares it
         while the caller works on this one; an error of that request surfaces when the caller asks for it.
+        Close the generator (``aclose()``) when stopping early: that cancels the request in flight.
         """
         prefer_value = compose_prefer(
             maxpagesize=maxpagesize, annotations=annotations, track_changes=track_changes
         )
-        seen: set[str] = set()
-        current: str | None = url
-        pending: asyncio.Task[DataverseResponse] | None = None
-        try:
-            while current is not None:
-                seen.add(self._absolute(current))
-                if pending is None:
-                    response = await self.request(
-                        "GET", current, prefer=prefer_value, headers=headers, table=table
-                    )
-                else:
-                    response = await pending
-                    pending = None
-                page = self._page(response, current, seen)
-                if page.next_link is not None and prefetch:
-                    sent = asyncio.Event()
-                    pending = asyncio.create_task(
-                        self.request(
-                            "GET",
-                            page.next_link,
-                            prefer=prefer_value,
-                            headers=headers,
-                            table=table,
-                            sent=sent,
-                        )
-                    )
-                    await _until_sent(pending, sent)
-                yield page
-                current = page.next_link
-        finally:
-            if pending is not None:
-                await _discard(pending)
 
-    def _page(self, response: DataverseResponse, url: str, seen: set[str]) -> Page:
-        """Parse one collection page and check its next link."""
-        body = response.json()
-        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-            raise RequestRejectedError(
-                f"Expected a collection from {url}, got something else.",
-                remedy="The URL does not name a collection; check the table's entity set name.",
-                status=response.status,
-                request_id=request_id_of(response.headers),
+        async def fetch(link: str, sent: asyncio.Event | None) -> DataverseResponse:
+            return await self.request(
+                "GET", link, prefer=prefer_value, headers=headers, table=table, sent=sent
             )
-        next_link = body.get("@odata.nextLink") or body.get("odata.nextLink")
-        if next_link is not None and self._absolute(str(next_link)) in seen:
-            raise PagingLoopError(
-                f"Dataverse returned the same next page link twice: {next_link}",
-                remedy="Paging would never end; report this with the request id. A unique sort order "
-                "(add the primary key to $orderby) avoids it.",
-                status=response.status,
-                request_id=request_id_of(response.headers),
-            )
-        return Page(
-            rows=body["value"],
-            next_link=str(next_link) if next_link else None,
-            delta_link=body.get("@odata.deltaLink"),
-            body=body,
-            preference_applied=response.headers.get("Preference-Applied"),
-        )
+
+        return follow_pages(url, fetch, self._absolute, prefetch=prefetch)
 
     async def post(
         self,
@@ -476,7 +424,7 @@ class DataverseClient:
                 target,
                 content=body,
                 headers=request_headers,
-                extensions={"trace": _sent_tracer(sent)} if sent is not None else None,
+                extensions={"trace": sent_tracer(sent)} if sent is not None else None,
             )
         except (httpx.TransportError, httpx.DecodingError) as exc:
             return exc
@@ -514,37 +462,3 @@ class DataverseClient:
     def mapped_error(self, status: int, headers: Mapping[str, str], body: bytes) -> DynamicsError:
         """Map a failed answer seen outside :meth:`request` (e.g. inside a ``$batch`` part) like any other."""
         return from_dataverse_response(status, headers, body, self._ctx)
-
-
-# Event-loop turns a prefetch may take to get its request onto the wire before the caller goes back to work.
-_SEND_TURNS = 64
-
-
-def _sent_tracer(sent: asyncio.Event) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
-    """An httpcore ``trace`` hook setting ``sent`` once the request body has been written."""
-
-    async def trace(event: str, info: Mapping[str, Any]) -> None:
-        if event.endswith("send_request_body.complete"):
-            sent.set()
-
-    return trace
-
-
-async def _until_sent(task: asyncio.Task[Any], sent: asyncio.Event) -> None:
-    """Let ``task`` run until its request is sent (or it finished, or waits for something else, e.g. a throttle).
-
-    Without this the request would only leave when the caller next awaits, after its CPU-bound work on the
-    current page, and the service could not prepare the next page meanwhile.
-    """
-    for _ in range(_SEND_TURNS):
-        if sent.is_set() or task.done():
-            return
-        await asyncio.sleep(0)
-
-
-async def _discard(task: asyncio.Task[Any]) -> None:
-    """Cancel a prefetch nobody will take and wait for it to wind down (its outcome is dropped)."""
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()  # mark it retrieved: a failed page nobody asked for is not an error

@@ -7,7 +7,7 @@ import decimal
 import ipaddress
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,15 @@ import orjson
 
 from dynasync.synapses.dynamics.errors import HostRefusedError
 
-__all__ = ["DataverseResponse", "Page", "PublicAddressGuard", "Resolver", "encode_json", "system_resolver"]
+__all__ = [
+    "DataverseResponse",
+    "Page",
+    "PublicAddressGuard",
+    "Resolver",
+    "encode_json",
+    "sent_tracer",
+    "system_resolver",
+]
 
 Resolver = Callable[[str], Awaitable[list[str]]]
 """Resolves a host name to IP address strings (injectable so tests need no DNS)."""
@@ -75,6 +83,16 @@ def _json_default(value: Any) -> Any:
 def encode_json(body: Any) -> bytes:
     """Encode a request body: UUIDs as strings, aware datetimes in UTC with ``Z``, Decimals as numbers."""
     return orjson.dumps(body, default=_json_default, option=orjson.OPT_UTC_Z)
+
+
+def sent_tracer(sent: asyncio.Event) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
+    """An httpcore ``trace`` extension that sets ``sent`` once a request's body has been written."""
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
 
 
 async def system_resolver(host: str) -> list[str]:

@@ -217,15 +217,25 @@ class PagingRun:
         return self.rows / cpu if cpu else 0.0
 
 
-def iter_pages(client: httpx.Client, url: str, token: str, *, maxpagesize: int = PAGE,
-               max_pages: int | None = None) -> Iterator[tuple[dict[str, Any], int, float]]:  # fmt: skip
-    """GET ``url`` then each ``@odata.nextLink``; yields (parsed body, body bytes, seconds of that page)."""
+def iter_pages(
+    client: httpx.Client,
+    url: str,
+    token: str,
+    *,
+    maxpagesize: int = PAGE,
+    max_pages: int | None = None,
+    prefer: str | None = None,
+) -> Iterator[tuple[dict[str, Any], int, float]]:
+    """GET ``url`` then each ``@odata.nextLink``; yields (parsed body, body bytes, seconds of that page).
+
+    ``prefer`` replaces the default ``Prefer: odata.maxpagesize=<maxpagesize>`` header.
+    """
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/json",
         "OData-MaxVersion": "4.0",
         "OData-Version": "4.0",
-        "Prefer": f"odata.maxpagesize={maxpagesize}",
+        "Prefer": prefer or f"odata.maxpagesize={maxpagesize}",
     }
     pages = 0
     next_url: str | None = url
@@ -252,14 +262,22 @@ def fetch_static(served: Served, url: str, times: int) -> list[float]:
     return seconds
 
 
-def page_all(client: httpx.Client, url: str, token: str, *, keep_ids: str | None = None,
-             max_pages: int | None = None, server_pid: int | None = None) -> PagingRun:  # fmt: skip
+def page_all(
+    client: httpx.Client,
+    url: str,
+    token: str,
+    *,
+    keep_ids: str | None = None,
+    max_pages: int | None = None,
+    server_pid: int | None = None,
+    prefer: str | None = None,
+) -> PagingRun:
     """Page through a collection and count rows, pages and bytes (ids of column ``keep_ids`` kept)."""
     run = PagingRun()
     server_cpu = proc_cpu_seconds(server_pid) if server_pid else 0.0
     client_cpu = time.process_time()
     started = time.perf_counter()
-    for body, size, seconds in iter_pages(client, url, token, max_pages=max_pages):
+    for body, size, seconds in iter_pages(client, url, token, max_pages=max_pages, prefer=prefer):
         rows = body["value"]
         run.rows += len(rows)
         run.pages += 1

@@ -77,7 +77,7 @@ def _median(values: list[float]) -> float:
 def breakdown(emulator: EmulatorProcess, observed: PagingRun, pages: int = 4) -> dict[str, float]:
     """Where a full 5000-row page's time goes (seconds, medians): the Web API handler alone in the emulator
     process (query, row conversion, JSON encoding), HTTP+TLS transport of a static body of the same size
-    through the same uvicorn setup, client JSON parsing, and the rest (asyncio, threads, GIL hand-offs)."""
+    through the same uvicorn setup, and client JSON parsing."""
     served = emulator.served
     handler = emulator.command("handler_pages", base_url=served.api_url, query=f"$select={ACCOUNT_SELECT}",
                                pages=pages)  # fmt: skip
@@ -95,7 +95,6 @@ def breakdown(emulator: EmulatorProcess, observed: PagingRun, pages: int = 4) ->
         "transport_plain": _median(fetch_static(served, plain_url, 5)),
         "parse": _median([handler["parse_seconds"][i] for i in full]),
     }
-    out["rest"] = out["observed"] - out["handler"] - out["transport_tls"] - out["parse"]
     return out
 
 
@@ -133,7 +132,6 @@ def run(rows: int = ROWS) -> Result:
     result.add("per page: HTTP+TLS transport of same bytes", b["transport_tls"] * 1000, "ms")
     result.add("per page: HTTP transport (no TLS)", b["transport_plain"] * 1000, "ms")
     result.add("per page: client JSON parse (orjson)", b["parse"] * 1000, "ms")
-    result.add("per page: rest (asyncio, threads, GIL)", b["rest"] * 1000, "ms")
     result.note = (
         "Emulator (EmulatorServer, uvicorn, TLS) in a child process, client in the runner's process; the target "
         "applies to the $select read a sync does. Per-page parts are medians measured separately (handler "

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,11 +44,17 @@ def run_in_child(name: str) -> Result:
         out = Path(tmp) / "result.json"
         cmd = [sys.executable, "-m", "bench.run", "--child", name, "--out", str(out)]
         started = time.monotonic()
+        # Its own process group: on timeout the benchmark and the emulator/sync processes it started all stop.
+        proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
         try:
-            proc = subprocess.run(cmd, cwd=REPO, timeout=timeout, check=False)
-            code: int | str = proc.returncode
+            code: int | str = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             code = f"timed out after {timeout:.0f} s"
+        except BaseException:  # Ctrl+C: the group is not in the terminal's foreground, stop it here
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
         if out.exists():
             return Result.from_json(json.loads(out.read_text()))
         mod = module(name)

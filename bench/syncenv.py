@@ -4,11 +4,14 @@ SQLite UDM store and the engine, with request counting and a bare-client compari
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from bench.common import PagingRun, Served, bare_client, client_credentials_token, page_all
 from dynasync.engine import Engine, RunReport
@@ -18,12 +21,12 @@ from dynasync.synapses.dynamics.auth import ClientCredentialsProvider
 from dynasync.synapses.dynamics.config import DynamicsConfig
 from dynasync.synapses.dynamics.defaults import default_mapping
 from dynasync.synapses.dynamics.synapse import DynamicsSynapse
-from dynasync.synapses.dynamics.values import read_columns, wire_name
 from dynasync.udm.model import FieldType
 from dynasync.udm.store import UdmStore, open_store
 
 SYNAPSE = "dynamics"
 TABLE = "account"
+ENTITY_SET = "accounts"
 
 
 def dynamics_config(served: Served) -> DynamicsConfig:
@@ -53,6 +56,31 @@ def account_mapping(streams: list[StreamSpec]) -> MappingSpec:
     return dataclasses.replace(spec, entities=(dataclasses.replace(account, fields=fields),), notes=())
 
 
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """The synapse's HTTP transport (same TLS trust as the client builds itself) noting its first data request,
+    so a bare client can repeat exactly that request (URL, ``$select``, ``Prefer`` with annotations)."""
+
+    def __init__(self, served: Served) -> None:
+        context = ssl.create_default_context(cafile=served.ca_path) if served.ca_path else None
+        self.inner = httpx.AsyncHTTPTransport(verify=context or False, trust_env=False)
+        self.first_read: tuple[str, str | None] | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Forward the request; remember the first GET of the table's rows."""
+        if (
+            self.first_read is None
+            and request.method == "GET"
+            and request.url.path.endswith(f"/{ENTITY_SET}")
+            and "$select" in str(request.url)
+        ):
+            self.first_read = (str(request.url), request.headers.get("prefer"))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self.inner.aclose()
+
+
 @dataclass(slots=True)
 class SyncRun:
     """One engine run: wall time, CPU of this process, HTTP requests the synapse's client made, the report."""
@@ -74,6 +102,7 @@ class SyncEnv:
     engine: Engine
     spec: MappingSpec
     stream: StreamSpec
+    transport: RecordingTransport
 
     @property
     def entity(self) -> str:
@@ -94,16 +123,31 @@ class SyncEnv:
         counts = report.to_dict()["entities"][self.entity]["synapses"][SYNAPSE]
         return SyncRun(seconds, time.process_time() - cpu, self.requests - before, report, counts)
 
-    def bare_select(self) -> str:
-        """The ``$select`` the synapse sends for the table (every readable column), for a like-for-like read."""
-        return ",".join(wire_name(c) for c in read_columns(self.stream))
-
-    def bare_read(self) -> PagingRun:
-        """Page through the accounts with a bare httpx client and the same ``$select`` as the synapse."""
+    def bare_read(self, *, annotations: bool = True) -> PagingRun:
+        """Page through the accounts with a bare httpx client sending the synapse's first read request again
+        (after a run): same URL and ``$select``; same ``Prefer`` unless ``annotations`` is False, which keeps
+        only the page size (the emulator's fast path for plain pages)."""
+        if self.transport.first_read is None:
+            raise RuntimeError("run the sync first: the synapse's read request is repeated")
+        url, prefer = self.transport.first_read
         with bare_client(self.served) as client:
             token = client_credentials_token(client, self.served)
-            url = f"{self.served.api_url}accounts?$select={self.bare_select()}"
-            return page_all(client, url, token, server_pid=self.served.pid)
+            return page_all(
+                client, url, token, server_pid=self.served.pid, prefer=prefer if annotations else None
+            )
+
+    @property
+    def read_prefer(self) -> str | None:
+        """The ``Prefer`` header of the synapse's read (after a run)."""
+        return self.transport.first_read[1] if self.transport.first_read else None
+
+    @property
+    def read_columns(self) -> int:
+        """How many columns the synapse's read selects (after a run)."""
+        if self.transport.first_read is None:
+            return 0
+        query = httpx.URL(self.transport.first_read[0]).params.get("$select", "")
+        return len(query.split(",")) if query else 0
 
 
 @asynccontextmanager
@@ -111,14 +155,18 @@ async def sync_env(served: Served, udm_url: str) -> AsyncIterator[SyncEnv]:
     """Build the stack (discovery and UDM tables done, so runs measure only syncing) and close it after."""
     config = dynamics_config(served)
     tokens = ClientCredentialsProvider(config)
+    transport = RecordingTransport(served)
+    options = {"transport": transport}
     try:
-        async with DynamicsSynapse(config, tokens, tables=[TABLE], name=SYNAPSE) as synapse:
+        async with DynamicsSynapse(
+            config, tokens, tables=[TABLE], name=SYNAPSE, client_options=options
+        ) as synapse:
             streams = await synapse.discover()
             spec = account_mapping(streams)
             stream = next(s for s in streams if s.name == TABLE)
             with open_store(udm_url) as store:
                 engine = Engine(store, {SYNAPSE: synapse}, [spec])
                 await engine.prepare()
-                yield SyncEnv(served, synapse, store, engine, spec, stream)
+                yield SyncEnv(served, synapse, store, engine, spec, stream, transport)
     finally:
         tokens.close()

@@ -63,6 +63,9 @@ async def open_active(ws: Workspace, record: SynapseRecord) -> AsyncIterator[Act
             client=client,
             tables=sorted({entity.table for entity in mapping.entities}),
             name=slug(record.name),
+            # Choice labels come from the discovered option sets instead of a FormattedValue annotation on
+            # every value: half the bytes, and the mapping's label fallback needs nothing more.
+            labels="metadata",
         )
         yield ActiveSynapse(record, synapse, mapping)
     finally:

@@ -57,7 +57,7 @@ def test_emulator_paging_core_pages_every_row_once(tls_dir: str, emulator: emupr
     assert len(out["tls_select_passes"]) == 2
     assert out["tls_all"].rows == rows and out["tls_all"].bytes > main.bytes  # all columns are wider
     assert out["plain_select"].rows == rows
-    assert main.server_cpu > 0 and main.client_cpu > 0
+    assert main.client_cpu > 0 and main.server_cpu >= 0  # /proc counts CPU in 10 ms ticks
     parts = out["breakdown"]
     assert parts["page_bytes"] > rows * 100
     assert all(parts[k] > 0 for k in ("handler", "transport_tls", "transport_plain", "parse"))
@@ -97,11 +97,12 @@ def test_results_file_keeps_latest_and_previous_headline(tmp_path: Path) -> None
 def test_sync_full_core_syncs_every_account(tmp_path: Path, emulator: emuproc.EmulatorProcess) -> None:
     out = sync_full_100k.core(SYNC_ROWS, workdir=str(tmp_path), emulator=emulator)
     rows = emulator.count()
-    assert out["seeded"] == out["udm_rows"] == out["bare"].rows == rows > 0
+    assert out["seeded"] == out["udm_rows"] == out["bare"].rows == out["bare_plain"].rows == rows > 0
+    assert out["bare"].bytes > out["bare_plain"].bytes  # the synapse asks for annotations too
     full = out["full"]
     assert full.report.ok and full.counts["created"] == rows and full.counts["full_load"]
     assert full.requests == 1  # one page
-    assert out["columns"] > out["mapped_fields"] > 30
+    assert out["columns"] >= out["mapped_fields"] > 30  # the read selects at least the mapped columns
 
 
 def test_sync_memory_core_runs_the_sync_in_a_child(tmp_path: Path, emulator: emuproc.EmulatorProcess) -> None:

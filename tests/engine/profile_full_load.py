@@ -5,7 +5,10 @@ default mapping (Account and User; references to other entities left out); rows 
 It reports the process CPU of one full ``engine.run`` and splits it into synapse (the fake's paging), mapping
 (``to_udm``), UDM store and engine (the rest) from a cProfile run.
 
-    .venv/bin/python -m tests.engine.profile_full_load --rows 100000 [--profile] [--top 25]
+    .venv/bin/python -m tests.engine.profile_full_load --rows 100000 [--data emulator] [--profile] [--top 25]
+
+``--data emulator`` takes the rows from the emulator's seeded data (realistic: empty columns, repeated
+choices and owners) converted by the Dynamics synapse's own row reader, instead of synthesised ones.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 from dynasync.engine import Engine, EngineOptions
 from dynasync.mapping.spec import MappingSpec
 from dynasync.synapses.base import ColumnSpec, ColumnType, LookupRef, StreamSpec
@@ -136,6 +140,52 @@ def build_fake(streams: list[StreamSpec], spec: MappingSpec, rows: int, page_siz
     return fake
 
 
+def build_fake_from_emulator(
+    streams: list[StreamSpec], spec: MappingSpec, rows: int, page_size: int
+) -> FakeSynapse:
+    """A fake synapse holding the emulator's seeded accounts as the Dynamics synapse would read them."""
+    from dynasync.emulator.seed import seed
+    from dynasync.emulator.store import OrgStore
+    from dynasync.synapses.dynamics.row_reader import RowReader
+    from dynasync.synapses.dynamics.values import LOOKUP_TABLE, wire_name
+
+    by_name = {s.name: s for s in streams}
+    account = by_name["account"]
+    org = OrgStore()
+    seed(org, accounts=rows, users=5)
+    wanted = {*_mapped(spec, "account", account), account.primary_id, "modifiedon", "versionnumber"}
+    narrowed = dataclasses.replace(account, columns={k: c for k, c in account.columns.items() if k in wanted})
+    reader = RowReader(narrowed, labels="metadata")
+    polymorphic = [(wire_name(c), c.targets[0]) for c in narrowed.columns.values() if len(c.targets) > 1]
+    fake = FakeSynapse("dynamics", streams, page_size=page_size, reconcile=True)
+    after: list[object] | None = None
+    owners: set[str] = set()
+    while True:
+        wire, after = org.query_wire("account", columns=reader.select, after=after, limit=5000)
+        if not wire:
+            break
+        page = orjson.loads(orjson.dumps(wire))  # what the client gets off the wire
+        for row in page:
+            for key, table in polymorphic:  # query_wire carries no annotations; owners are users here
+                if row.get(key) is not None:
+                    row[f"{key}@{LOOKUP_TABLE}"] = table
+        records, _ = reader.split(page)
+        for record in records:
+            values = {k: v for k, v in record.values.items() if k not in ("modifiedon", "versionnumber")}
+            owner = values.get("ownerid")
+            if isinstance(owner, LookupRef):
+                owners.add(owner.id)
+            fake.insert("account", values, id=record.id)
+            if record.modified_on is not None:
+                fake.state.rows["account"][record.id].modified_on = record.modified_on
+        if after is None:
+            break
+    org.close()
+    for n, uid in enumerate(sorted(owners)):
+        fake.insert("systemuser", {"fullname": f"User {n}"}, id=uid)
+    return fake
+
+
 def _mapped(spec: MappingSpec, table: str, stream: StreamSpec) -> list[str]:
     entity = spec.entity_for_table(table)
     assert entity is not None
@@ -143,10 +193,13 @@ def _mapped(spec: MappingSpec, table: str, stream: StreamSpec) -> list[str]:
     return [c for c in stream.columns if c in names and stream.columns[c].readable]
 
 
-def run(rows: int, *, profile: bool, top: int, page_size: int) -> None:
+def run(rows: int, *, profile: bool, top: int, page_size: int, data: str = "synthetic") -> None:
     streams = [s for s in discovered_streams() if s.name in TABLES]
     spec = mapping(streams)
-    fake = build_fake(streams, spec, rows, page_size)
+    if data == "emulator":
+        fake = build_fake_from_emulator(streams, spec, rows, page_size)
+    else:
+        fake = build_fake(streams, spec, rows, page_size)
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/udm.db")
         engine = Engine(store, {"dynamics": fake}, [spec], options=EngineOptions())
@@ -221,10 +274,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=5000)
+    parser.add_argument("--data", choices=("synthetic", "emulator"), default="synthetic")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    run(args.rows, profile=args.profile, top=args.top, page_size=args.page_size)
+    run(args.rows, profile=args.profile, top=args.top, page_size=args.page_size, data=args.data)
 
 
 if __name__ == "__main__":

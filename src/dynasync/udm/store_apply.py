@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dynasync.errors import StoreError
-from dynasync.udm import store_bulk, store_log
+from dynasync.udm import store_batch, store_bulk, store_log
 from dynasync.udm import store_codec as codec
 from dynasync.udm import store_tables as t
 from dynasync.udm.store_links import LinkState, page_link_states
@@ -30,147 +30,21 @@ from dynasync.udm.store_schema import coerce_values
 from dynasync.udm.store_session import Session
 from dynasync.udm.store_types import (
     ApplyResult,
-    FieldChange,
     FieldPolicy,
     IncomingRow,
     RowAction,
     RowOutcome,
-    latest_update_wins,
 )
 
-L = t.links
-_LINK_COLUMNS = [c.name for c in L.columns]
-_LINK_UPDATE = ["last_read_hash", "external_version", "synced_version", "updated_at"]
-_LINK_KEY = ["synapse", "ext_table", "ext_id"]
-_TIMES = "_times"  # decoded udm_field_times kept on a working row until it is written
+# Re-exported for store_deletes, which shares the batch machinery.
+L = store_batch.L
+_TIMES = store_batch.TIMES
+_Batch = store_batch.Batch
+_start = store_batch.start
 
 # Build new records as insert tuples when nothing else in the page can touch them. Tests switch it off to
 # check that both paths store the same records, links and log.
 FAST_CREATES = True
-
-
-@dataclass
-class _Batch:
-    """Working state of one apply call: rows by UDM id and links by external id, with what must be written."""
-
-    session: Session
-    info: t.EntityInfo
-    policy: FieldPolicy
-    now: dt.datetime
-    version: int
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-    new_rows: set[str] = field(default_factory=set)
-    dirty_rows: set[str] = field(default_factory=set)
-    created: list[tuple[Any, ...]] = field(default_factory=list)  # fast creates: column order, driver form
-    links: dict[str, dict[str, Any]] = field(default_factory=dict)
-    new_links: set[str] = field(default_factory=set)
-    dirty_links: set[str] = field(default_factory=set)
-    link_rows: list[tuple[Any, ...]] = field(default_factory=list)  # fast-created links, driver form
-    log: list[store_log.LogRow] = field(default_factory=list)  # in row order (fast creates in driver form)
-    spare_ids: list[str] = field(default_factory=list)
-
-    def next_version(self) -> int:
-        self.version += 1
-        return self.version
-
-    def new_id(self) -> str:
-        """Return a new, time-ordered UDM id (drawn from the id source 256 at a time)."""
-        if not self.spare_ids:
-            self.spare_ids = codec.new_ids(256)
-            self.spare_ids.reverse()
-        return self.spare_ids.pop()
-
-    def new_row(self, udm_id: str) -> dict[str, Any]:
-        row: dict[str, Any] = {c.name: None for c in self.info.table.columns}
-        row.update(udm_id=udm_id, udm_deleted=False, udm_created_at=self.now, udm_updated_at=self.now)
-        row[_TIMES] = {}
-        self.rows[udm_id] = row
-        self.new_rows.add(udm_id)
-        return row
-
-    def merge(
-        self,
-        row: dict[str, Any],
-        values: Mapping[str, Any],
-        when: dt.datetime,
-        source: str | None,
-        created: bool,
-    ) -> tuple[list[FieldChange], bool, bool]:
-        """Apply ``values`` to a working row under the policy; return (changes, applied anything, lost a field)."""
-        times: dict[str, dt.datetime] = row.get(_TIMES) or codec.decode_times(row["udm_field_times"])
-        row[_TIMES] = times
-        changes: list[FieldChange] = []
-        applied = created
-        lost = False
-        if created:
-            row.update(values)
-            times.update(dict.fromkeys(values, when))
-            # A created record's changes are its values; the caller has them, so no FieldChange per field
-            # (that alone cost more than the insert). The log still gets every field.
-        else:
-            if row["udm_deleted"]:
-                if when < row["udm_updated_at"]:
-                    decision = "latest_update_wins: udm delete newer"
-                    return [FieldChange("udm_deleted", False, True, True, decision, False)], False, True
-                row["udm_deleted"] = False
-                decision = "latest_update_wins: source newer than delete"
-                changes.append(FieldChange("udm_deleted", False, True, False, decision, True))
-                applied = True
-            for name, value in values.items():
-                current = row.get(name)
-                if current == value:
-                    continue
-                wins, decision = self.policy(name, current, times.get(name), value, when)
-                changes.append(FieldChange(name, value, current, value if wins else current, decision, wins))
-                if wins:
-                    row[name] = value
-                    times[name] = when
-                    applied = True
-                else:
-                    lost = True
-        if applied:
-            row["udm_version"] = self.next_version()
-            row["udm_updated_at"] = self.now
-            row["udm_source"] = source
-            if row["udm_id"] not in self.new_rows:
-                self.dirty_rows.add(row["udm_id"])
-        return changes, applied, lost
-
-    def flush(self) -> None:
-        """Write rows, links, log entries and the version counter with one bulk statement each."""
-        session = self.session
-        tbl = self.info.table
-        names = [c.name for c in tbl.columns]
-        new = store_bulk.as_tuples([self._db_row(self.rows[k]) for k in self.new_rows], names)
-        store_bulk.insert_tuples(session, tbl, names, new + self.created)
-        set_names = [n for n in names if n != "udm_id"]
-        store_bulk.update_rows(
-            session, tbl, set_names, ["udm_id"], [self._db_row(self.rows[k]) for k in self.dirty_rows]
-        )
-        new_links = store_bulk.as_tuples([self.links[k] for k in self.new_links], _LINK_COLUMNS)
-        store_bulk.insert_tuples(session, L, _LINK_COLUMNS, new_links + self.link_rows)
-        store_bulk.update_rows(
-            session, L, _LINK_UPDATE, _LINK_KEY, [self.links[k] for k in self.dirty_links - self.new_links]
-        )
-        store_log.insert_events(session, self.log)
-        if session.dialect == "postgresql":
-            session.note_growth(tbl.name, len(self.new_rows) + len(self.created))
-            session.note_growth(L.name, len(self.new_links) + len(self.link_rows))
-        if self.version > session.lock_versions():
-            session.allocate_versions(self.version - session.lock_versions())
-
-    def _db_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        data = {k: v for k, v in row.items() if k != _TIMES}
-        data["udm_field_times"] = codec.encode_times(row[_TIMES])
-        return data
-
-
-def _start(session: Session, entity: str, policy: FieldPolicy | None) -> _Batch:
-    info = session.info(entity)
-    version = session.lock_versions()
-    return _Batch(
-        session=session, info=info, policy=policy or latest_update_wins, now=session.now(), version=version
-    )
 
 
 _Prepared = tuple[dict[str, Any], dt.datetime, str]
@@ -234,7 +108,7 @@ class _Page:
     taken: set[str]
     keys: list[tuple[Any, ...] | None]
     repeated: set[str]
-    loaded: set[str] = field(default_factory=set)  # UDM ids already fetched (found or not)
+    loaded: set[str] = field(default_factory=set)  # UDM ids fetched, or known to be missing
 
 
 def apply_upserts(
@@ -293,14 +167,14 @@ def _apply_page(
         for state in [states.get(row.external_id)]
         if state is not None and state[5] is not None and p[2] != state[1] and p[2] != state[2]
     }
-    page = _Page(synapse, table, run_id, states, {}, set(), [], set(), set(changed))
+    # Records fetched below, or known to be missing (a link whose record was dropped by hand).
+    loaded = changed | {state[0] for state in states.values() if state[5] is None}
+    page = _Page(synapse, table, run_id, states, {}, set(), [], set(), loaded)
     batch.rows.update(get_rows(session, info, changed))
     match_keys = info.entity.match_keys
     if match_keys:
         page.keys = [
-            None
-            if isinstance(p, str) or row.external_id in states
-            else match_key_of(info, p[0], match_keys)
+            None if isinstance(p, str) or row.external_id in states else match_key_of(info, p[0], match_keys)
             for row, p in zip(rows, prepared, strict=True)
         ]
         wanted = [k for k in page.keys if k is not None]
@@ -344,7 +218,7 @@ def _apply_page(
 class _Creator:
     """Fast creates: a new record, its link and its log row built directly as insert tuples."""
 
-    def __init__(self, batch: _Batch, synapse: str, table: str, run_id: str | None) -> None:
+    def __init__(self, batch: store_batch.Batch, synapse: str, table: str, run_id: str | None) -> None:
         self.batch = batch
         self.synapse = synapse
         self.table = table
@@ -397,12 +271,12 @@ class _Creator:
         )  # fmt: skip
         batch.log.append(
             (self.run_id, self.log_now, "in", self.synapse, self.table, ext_id, self.entity, udm_id, "created",
-             None, codec.created_log_json(values))
+             None, store_log.created_fields(values))
         )  # fmt: skip
         return RowOutcome(ext_id, udm_id, "created", version)
 
 
-def _db_link(batch: _Batch, page: _Page, ext_id: str, state: LinkState) -> dict[str, Any]:
+def _db_link(batch: store_batch.Batch, page: _Page, ext_id: str, state: LinkState) -> dict[str, Any]:
     """Make a working copy of a stored link (it is written back when it changes)."""
     lk = {
         "synapse": page.synapse,
@@ -419,7 +293,7 @@ def _db_link(batch: _Batch, page: _Page, ext_id: str, state: LinkState) -> dict[
     return lk
 
 
-def _new_link(batch: _Batch, page: _Page, external_id: str, udm_id: str) -> dict[str, Any]:
+def _new_link(batch: store_batch.Batch, page: _Page, external_id: str, udm_id: str) -> dict[str, Any]:
     lk = {
         "synapse": page.synapse,
         "ext_table": page.table,
@@ -438,7 +312,7 @@ def _new_link(batch: _Batch, page: _Page, external_id: str, udm_id: str) -> dict
     return lk
 
 
-def _record(batch: _Batch, page: _Page, udm_id: str) -> dict[str, Any] | None:
+def _record(batch: store_batch.Batch, page: _Page, udm_id: str) -> dict[str, Any] | None:
     """Return the working row of a linked record, fetching it if this page has not yet."""
     rec = batch.rows.get(udm_id)
     if rec is None and udm_id not in page.loaded:
@@ -449,11 +323,13 @@ def _record(batch: _Batch, page: _Page, udm_id: str) -> dict[str, Any] | None:
     return rec
 
 
-def _apply_one(batch: _Batch, page: _Page, index: int, row: IncomingRow, item: _Prepared) -> RowOutcome:
+def _apply_one(
+    batch: store_batch.Batch, page: _Page, index: int, row: IncomingRow, item: _Prepared
+) -> RowOutcome:
     values, when, digest = item
     ext_id = row.external_id
-    lk = batch.links.get(ext_id)
-    state = page.states.get(ext_id) if lk is None else None
+    lk = batch.links.get(ext_id)  # changed or made earlier in this page
+    state = page.states.get(ext_id)  # as stored
     action: RowAction
     if lk is not None or state is not None:
         if lk is None:
@@ -464,11 +340,8 @@ def _apply_one(batch: _Batch, page: _Page, index: int, row: IncomingRow, item: _
         if digest in (written_hash, read_hash):
             action = "echo" if digest == written_hash else "unchanged"
             rec = batch.rows.get(udm_id)
-            if rec is not None:
-                version = int(rec["udm_version"])
-            else:
-                known = state[5] if state is not None else lk.get("record_version") if lk is not None else None
-                version = int(known or 0)
+            stored = state[5] if state is not None else None
+            version = int(rec["udm_version"]) if rec is not None else int(stored or 0)
             external_version = row.external_version
             if lk is None:
                 assert state is not None
@@ -476,7 +349,6 @@ def _apply_one(batch: _Batch, page: _Page, index: int, row: IncomingRow, item: _
                     # Nothing to record: the link already says exactly this (no write for a re-delivery).
                     return RowOutcome(ext_id, udm_id, action, version)
                 lk = _db_link(batch, page, ext_id, state)
-                lk["record_version"] = state[5]
             lk.update(last_read_hash=digest, updated_at=batch.now)
             if external_version is not None:
                 lk["external_version"] = external_version
@@ -485,12 +357,7 @@ def _apply_one(batch: _Batch, page: _Page, index: int, row: IncomingRow, item: _
         if lk is None:
             assert state is not None
             lk = _db_link(batch, page, ext_id, state)
-            lk["record_version"] = state[5]
-        found = (
-            _record(batch, page, udm_id)
-            if state is None or state[5] is not None or udm_id in batch.rows
-            else None
-        )
+        found = _record(batch, page, udm_id)
         created = found is None
         # A link whose record vanished (dropped by hand) is repaired by re-creating the record under its id.
         rec = batch.new_row(udm_id) if found is None else found

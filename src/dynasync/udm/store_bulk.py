@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import operator
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,20 +22,25 @@ from dynasync.udm.store_session import CHUNK, Session, chunks
 
 Converter = Callable[[Any], Any]
 
-# Rows per IN (...) statement on SQLite (it allows 32,766 parameters); PostgreSQL takes one array parameter.
-SQLITE_IN_CHUNK = 5000
+# Values per IN (...) statement on SQLite, which allows 32,766 parameters since 3.32 (999 before);
+# PostgreSQL takes one array parameter instead.
+SQLITE_IN_CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32) else CHUNK
 
 
 def _sqlite_datetime() -> Converter:
     # The same text SQLAlchemy's SQLite DATETIME type writes, so both paths read back alike. Rows of a page
     # share a few timestamp objects (the page's "now"), so each distinct object is formatted once per call.
     memo: dict[int, tuple[dt.datetime, str]] = {}
+    utc = dt.UTC
 
     def convert(value: dt.datetime) -> str:
         hit = memo.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        text = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.tzinfo is utc:  # canonical values: the UTC wall time is the text before the offset
+            text = value.isoformat(" ", "microseconds")[:26]
+        else:
+            text = value.astimezone(utc).replace(tzinfo=None).isoformat(" ", "microseconds")
         memo[id(value)] = (value, text)
         return text
 
@@ -133,7 +139,9 @@ def _plan(session: Session, table: sa.Table, names: Sequence[str]) -> _Plan:
     return plan
 
 
-def _convert(rows: Iterable[Sequence[Any]], converting: Sequence[tuple[int, Converter]]) -> list[Sequence[Any]]:
+def _convert(
+    rows: Iterable[Sequence[Any]], converting: Sequence[tuple[int, Converter]]
+) -> list[Sequence[Any]]:
     # A value already in the driver's form (text for dates and datetimes, float for decimals) passes as is:
     # callers may build rows that way themselves, and such rows are then passed on without a copy.
     if not converting:
@@ -153,7 +161,9 @@ def _convert(rows: Iterable[Sequence[Any]], converting: Sequence[tuple[int, Conv
     return out
 
 
-def insert_tuples(session: Session, table: sa.Table, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def insert_tuples(
+    session: Session, table: sa.Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
     """Insert rows given as tuples in ``names`` order with one bulk statement.
 
     Values are plain Python values, or already in the driver's form (see :func:`driver_converters`).
@@ -181,7 +191,7 @@ def insert_rows(
     insert_tuples(session, table, names, as_tuples(rows, names))
 
 
-def as_tuples(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> list[Sequence[Any]]:
+def as_tuples(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> list[tuple[Any, ...]]:
     """Return the ``names`` values of each mapping as a tuple."""
     getter = operator.itemgetter(*names)
     if len(names) == 1:
@@ -214,13 +224,13 @@ def update_rows(
 
 
 def _copy(session: Session, plan: _Plan, target: str, data: Sequence[Sequence[Any]]) -> None:
-    # COPY is several times faster than pipelined INSERTs, binary COPY twice as fast again (no text formatting
-    # or parsing of datetimes and numerics); it runs on this transaction's own connection.
+    # COPY is several times faster than pipelined INSERTs, and binary COPY (when every column type is known)
+    # skips formatting and parsing datetimes and numerics; it runs on this transaction's own connection.
     raw = session.conn.connection.driver_connection
     assert raw is not None  # an open SQLAlchemy connection always holds its driver connection
     columns = ", ".join(plan.quoted_names)
-    binary = plan.pg_types is not None
-    sql = f"COPY {target} ({columns}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+    binary = " (FORMAT BINARY)" if plan.pg_types is not None else ""
+    sql = f"COPY {target} ({columns}) FROM STDIN{binary}"
     with raw.cursor() as cur, cur.copy(sql) as copy:
         if plan.pg_types is not None:
             copy.set_types(list(plan.pg_types))
@@ -253,7 +263,9 @@ def _update_via_copy(
     session.conn.exec_driver_sql(f"DROP TABLE {temp}")
 
 
-def select_in(session: Session, sql: str, params: Sequence[Any], values: Iterable[Any]) -> list[Sequence[Any]]:
+def select_in(
+    session: Session, sql: str, params: Sequence[Any], values: Iterable[Any]
+) -> list[Sequence[Any]]:
     """Run ``sql`` (ending in ``column IN ({in})``) for distinct ``values``; return plain row tuples.
 
     ``sql`` has the dialect's placeholders for ``params`` and one ``{in}`` slot: ``?, ?, ...`` chunks on
@@ -267,8 +279,7 @@ def select_in(session: Session, sql: str, params: Sequence[Any], values: Iterabl
         text = sql.replace("IN ({in})", "= ANY(%s)")
         rows.extend(session.conn.exec_driver_sql(text, (*params, distinct)).fetchall())
         return rows
-    size = SQLITE_IN_CHUNK if len(distinct) > CHUNK else len(distinct)
-    for part in chunks(distinct, size):
+    for part in chunks(distinct, SQLITE_IN_CHUNK):
         text = sql.replace("{in}", ", ".join("?" * len(part)))
         rows.extend(session.conn.exec_driver_sql(text, (*params, *part)).fetchall())
     return rows

@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
-import secrets
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -264,6 +261,23 @@ def coercer(field: UdmField, dialect_name: str) -> Coercer:
 
     The function raises ValueError for values the field cannot hold; None always passes through.
     """
+    inner = _general_coercer(field, dialect_name)
+    cap = text_cap(field)
+    if cap is not None:
+
+        def coerce_text(value: Any) -> Any:
+            # Fast path: most values are already text that fits.
+            if value is None or (type(value) is str and len(value) <= cap):
+                return value
+            return inner(value)
+
+        return coerce_text
+
+    return _with_fast_path(field, inner, dialect_name)
+
+
+def _general_coercer(field: UdmField, dialect_name: str) -> Coercer:
+    """The full conversion of a non-null value (every accepted input shape; the reference for shortcuts)."""
     t = field.type
     inner: Coercer
     if t is FieldType.STRING:
@@ -290,19 +304,7 @@ def coercer(field: UdmField, dialect_name: str) -> Coercer:
         inner = _uuid
     else:  # pragma: no cover - FieldType is closed
         raise ValueError(f"unsupported UDM field type {t!r}")
-
-    cap = text_cap(field)
-    if cap is not None:
-
-        def coerce_text(value: Any) -> Any:
-            # Fast path: most values are already text that fits.
-            if value is None or (type(value) is str and len(value) <= cap):
-                return value
-            return inner(value)
-
-        return coerce_text
-
-    return _with_fast_path(field, inner, dialect_name)
+    return inner
 
 
 def _with_fast_path(field: UdmField, inner: Coercer, dialect_name: str) -> Coercer:
@@ -391,9 +393,11 @@ def _lenient_default(value: Any) -> Any:
         return str(value)
 
 
-def dumps_lenient(value: Any) -> str:
+def dumps_lenient(value: Any, *, sort_keys: bool = True) -> str:
     """Like :func:`dumps`, but values JSON cannot hold become their ``str()`` (for the log, never for state)."""
-    return orjson.dumps(value, default=_lenient_default, option=orjson.OPT_SORT_KEYS).decode()
+    return orjson.dumps(
+        value, default=_lenient_default, option=orjson.OPT_SORT_KEYS if sort_keys else 0
+    ).decode()
 
 
 def loads(text: str | None) -> Any:
@@ -403,7 +407,9 @@ def loads(text: str | None) -> Any:
 
 def hash_canonical(values: Mapping[str, Any]) -> str:
     """Return the hash of already-canonical values (field order does not matter)."""
-    data = orjson.dumps(dict(values), default=_json_default, option=orjson.OPT_SORT_KEYS)
+    data = orjson.dumps(
+        values if type(values) is dict else dict(values), default=_json_default, option=orjson.OPT_SORT_KEYS
+    )
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -440,26 +446,6 @@ def decode_times(text: str | None) -> dict[str, dt.datetime]:
     return out
 
 
-def created_log_json(values: Mapping[str, Any]) -> str:
-    """Encode a created record's values as the compact log form: one JSON object, in field order.
-
-    :func:`decode_log_fields` turns it back into ``[field, value, None, value, "create"]`` items for the
-    non-null values, the form other events store as a JSON list; one object per record is far smaller and
-    cheaper to write.
-    """
-    return orjson.dumps(values if type(values) is dict else dict(values), default=_lenient_default).decode()
-
-
-def decode_log_fields(text: str | None) -> list[list[Any]]:
-    """Decode a log row's fields: a list of ``[field, source, old, new, decision]`` or a created record's object."""
-    data = loads(text)
-    if not data:
-        return []
-    if isinstance(data, dict):
-        return [[k, v, None, v, "create"] for k, v in data.items() if v is not None]
-    return [list(item) for item in data]
-
-
 _TIMES_TEMPLATES: dict[tuple[str, ...], list[str]] = {}
 
 
@@ -479,40 +465,3 @@ def created_times(fields: Iterable[str], when: dt.datetime) -> str:
         if len(_TIMES_TEMPLATES) < 256:  # a few field sets per entity; never grows without bound
             _TIMES_TEMPLATES[key] = parts
     return when.isoformat().join(parts)
-
-
-class _IdSource:
-    """Time-ordered UUIDs (RFC 9562 version 7): 48-bit milliseconds, then a counter started at random.
-
-    New records get increasing ids, so their inserts append to the primary-key index (and to the link and log
-    indexes keyed by UDM id) instead of landing on random B-tree pages; that halves SQLite's insert cost.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = 0
-
-    def take(self, count: int) -> list[str]:
-        """Return ``count`` new ids, each greater than every id handed out before by this process."""
-        if count <= 0:
-            return []
-        ms = time.time_ns() // 1_000_000
-        # Version 7 in bits 76-79, variant 0b10 in bits 62-63; the counter starts below 2**61, so even
-        # continuing from the last id (several calls in one millisecond) never spills into the variant bits.
-        fresh = (ms << 80) | (7 << 76) | (secrets.randbits(12) << 64) | (2 << 62) | secrets.randbits(61)
-        with self._lock:
-            start = max(fresh, self._last + 1)
-            self._last = start + count - 1
-        low = start & 0xFFFF_FFFF_FFFF  # the last group (12 hex digits)
-        if low + count > 0x1_0000_0000_0000:  # the counter carries into the groups before: format each in full
-            return [_format_uuid(value) for value in range(start, start + count)]
-        prefix = _format_uuid(start)[:24]
-        return [prefix + f"{value:012x}" for value in range(low, low + count)]
-
-
-def _format_uuid(value: int) -> str:
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-new_ids = _IdSource().take

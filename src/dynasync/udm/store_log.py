@@ -73,11 +73,22 @@ def change_fields(changes: Sequence[FieldChange]) -> list[list[Any]]:
 
 
 def created_fields(values: Mapping[str, Any]) -> str:
-    """Encode the non-null values of a created record for the log (one compact JSON object, field order kept).
+    """Encode a created record's values for the log: one compact JSON object, field order kept.
 
-    :func:`search_log` shows them as ``FieldLog(field, source=value, old=None, new=value, decision="create")``.
+    Other events store a JSON list of ``[field, source, old, new, decision]`` items; a created record's items
+    would repeat every value twice, so :func:`search_log` rebuilds them from the object, as
+    ``FieldLog(field, source=value, old=None, new=value, decision="create")`` for each non-null value.
     """
-    return codec.created_log_json(values)
+    return codec.dumps_lenient(values if type(values) is dict else dict(values), sort_keys=False)
+
+
+def _decode_fields(text: str | None) -> list[list[Any]]:
+    data = codec.loads(text)
+    if not data:
+        return []
+    if isinstance(data, dict):
+        return [[k, v, None, v, "create"] for k, v in data.items() if v is not None]
+    return [list(item) for item in data]
 
 
 def insert_events(session: Session, rows: Sequence[LogRow]) -> None:
@@ -122,7 +133,7 @@ def _loggable(info: t.EntityInfo, name: str, value: Any) -> Any:
 
 
 def _to_event(row: Mapping[Any, Any]) -> LogEvent:
-    items = codec.decode_log_fields(row["fields"])
+    items = _decode_fields(row["fields"])
     fields = tuple(
         FieldLog(field=f, source=src, old=old, new=new, winning=new, decision=decision)
         for f, src, old, new, decision in items

@@ -227,7 +227,9 @@ def test_auth_code_flow_with_pkce_and_encrypted_cache(server: Any, tmp_path: Pat
     flow.close()
     assert signed_in.username
     raw = cache_path.read_bytes()
-    assert raw.startswith(b"dsx1.") and b"refresh_token" not in raw and b"eyJ" not in raw
+    # A JWT header ("{"typ"...) in base64 starts with eyJ0eXAi or eyJhbGci; random ciphertext may contain "eyJ".
+    assert raw.startswith(b"dsx1.") and b"refresh_token" not in raw
+    assert b"eyJ0eXAi" not in raw and b"eyJhbGci" not in raw
 
     async def use_tokens() -> Any:
         # A fresh process: the cache comes back from disk, decrypted.

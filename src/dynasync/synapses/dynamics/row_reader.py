@@ -1,8 +1,9 @@
 """Compiled conversion of one stream's Web API rows into :class:`SourceRecord` values (the read hot path).
 
 A :class:`RowReader` works out once per stream and column set which wire keys to take, which values need
-converting (and with what), where each lookup's table annotation and each label live. A row then costs a few
-C-level dict operations plus one call per non-null typed value, instead of a type dispatch per column.
+converting (and with what), where each lookup's table annotation and each label live, and generates one
+straight-line function doing exactly that. A row then costs a few C-level dict operations plus one call per
+non-null typed value, instead of a type dispatch per column.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ __all__ = ["RowReader"]
 _ETAG = "@odata.etag"
 _DELETED = "$deletedEntity"
 # Lookup references are immutable and repeat a lot (owner, currency, business unit): one shared object per
-# distinct value, up to this many per reader.
-_REF_LIMIT = 100_000
+# distinct value, up to this many per reader (also the bound of the multi-select label cache).
+_CACHE_LIMIT = 100_000
+
+Fill = Callable[[dict[str, Any], Mapping[str, Any], dict[str, str]], None]
+"""Converts a record's values in place and adds its labels: ``fill(values, row, labels)``."""
 
 
 class RowReader:
@@ -76,32 +80,10 @@ class RowReader:
         )
         self._plain = frozenset([*keys, _ETAG]) if reuse_rows else None
         self._renames = tuple((key, c.name) for key, c in pairs if key != c.name)
-        self._convert = tuple((c.name, f) for c in self.columns if (f := CONVERTERS[c.type]) is not None)
-        lookups = [(key, c) for key, c in pairs if c.type is ColumnType.LOOKUP]
-        self._lookups = tuple(
-            (c.name, f"{key}@{LOOKUP_TABLE}", c.targets[0] if len(c.targets) == 1 else None, c)
-            for key, c in lookups
-        )
-        service = labels == "service"
-        self._service_labels = tuple(
-            (f"{key}@{FORMATTED}", c.name) for key, c in pairs if service and c.type in LABELLED
-        )
-        self._option_labels = tuple(
-            (c.name, dict(c.options))
-            for c in self.columns
-            if not service and c.options and c.type is ColumnType.CHOICE
-        )
-        self._multi_labels = tuple(
-            (c.name, dict(c.options), dict[tuple[int, ...], str | None]())
-            for c in self.columns
-            if not service and c.options and c.type is ColumnType.MULTICHOICE
-        )
-        wanted = [FORMATTED] if self._service_labels else []
-        if any(len(c.targets) != 1 for _, c in lookups):
-            wanted.append(LOOKUP_TABLE)  # only a polymorphic lookup's target needs telling
+        self._refs: dict[tuple[str, str], LookupRef] = {}
+        self._fill, wanted = self._compile(pairs, service=labels == "service")
         self.annotations: str | None = ",".join(wanted) or None
         """The ``odata.include-annotations`` value the rows need (None: none)."""
-        self._refs: dict[tuple[str, str], LookupRef] = {}
         self._pk = stream.primary_id
         modified = next((c for c in self.columns if c.name == "modifiedon"), None)
         self._modified_in_values = modified is not None and modified.type is ColumnType.DATETIME
@@ -109,12 +91,64 @@ class RowReader:
     def __repr__(self) -> str:
         return f"RowReader({self.stream.name!r}, {len(self.columns)} columns, labels={self.labels!r})"
 
+    def _compile(self, pairs: list[tuple[str, ColumnSpec]], *, service: bool) -> tuple[Fill, list[str]]:
+        """Generate ``fill`` for these columns; also return the annotations the rows must carry.
+
+        Names from the service's metadata enter the source only as ``repr`` string literals; converters, option
+        tables and columns are bound by generated variable names.
+        """
+        space: dict[str, Any] = {"ref": self._lookup_ref, "multi_label": _multi_label}
+        lines = ["def fill(values, row, labels):", "    get = values.get", "    row_get = row.get"]
+        wanted: list[str] = []
+        for i, (key, column) in enumerate(pairs):
+            name, kind = column.name, column.type
+            convert = CONVERTERS[kind]
+            if convert is not None or kind is ColumnType.LOOKUP or (not service and column.options):
+                lines.append(f"    v = get({name!r})")  # a plain string, number or flag needs nothing
+            if kind is ColumnType.LOOKUP:
+                only_target = column.targets[0] if len(column.targets) == 1 else None
+                if only_target is None and LOOKUP_TABLE not in wanted:
+                    wanted.append(LOOKUP_TABLE)  # only a polymorphic lookup's target needs telling
+                space[f"col{i}"], space[f"only{i}"] = column, only_target
+                table_key = f"{key}@{LOOKUP_TABLE}"
+                lines += ["    if v is not None:", f"        values[{name!r}] = ref(row_get({table_key!r}), only{i}, v, col{i})"]  # fmt: skip
+            elif convert is not None:
+                space[f"conv{i}"] = convert
+                lines += ["    if v is not None:", f"        values[{name!r}] = conv{i}(v)"]
+            if service and kind in LABELLED:
+                if FORMATTED not in wanted:
+                    wanted.insert(0, FORMATTED)
+                label_key = f"{key}@{FORMATTED}"
+                lines += [f"    v = row_get({label_key!r})", f"    if v is not None and {name!r} in values:",
+                          f"        labels[{name!r}] = v if type(v) is str else str(v)"]  # fmt: skip
+            elif not service and column.options and kind is ColumnType.CHOICE:
+                space[f"opts{i}"] = dict(column.options)
+                lines += ["    if v is not None:", f"        v = opts{i}.get(v)", "        if v is not None:",
+                          f"            labels[{name!r}] = v"]  # fmt: skip
+            elif not service and column.options and kind is ColumnType.MULTICHOICE:
+                space[f"opts{i}"], space[f"seen{i}"] = dict(column.options), {}
+                lines += [f"    v = get({name!r})", "    if v:", f"        v = multi_label(v, opts{i}, seen{i})",
+                          "        if v is not None:", f"            labels[{name!r}] = v"]  # fmt: skip
+        exec(compile("\n".join(lines), f"<row reader of {self.stream.name}>", "exec"), space)
+        fill: Fill = space["fill"]
+        return fill, wanted
+
+    def _lookup_ref(self, table: Any, only_target: str | None, raw: Any, column: ColumnSpec) -> LookupRef:
+        table = table or only_target
+        if table is None:
+            raise missing_target_error(column, raw)
+        key = (table, raw)
+        ref = self._refs.get(key)
+        if ref is None:
+            if len(self._refs) >= _CACHE_LIMIT:
+                self._refs.clear()
+            ref = self._refs[key] = LookupRef(str(table), str(raw).lower())
+        return ref
+
     def record(self, row: Mapping[str, Any]) -> SourceRecord:
         """Convert one row (with or without annotations) into a :class:`SourceRecord`."""
-        plain = self._plain is not None and type(row) is dict and row.keys() == self._plain
         values: dict[str, Any]
-        if plain:
-            assert isinstance(row, dict)
+        if self._plain is not None and type(row) is dict and row.keys() == self._plain:
             values = row  # exactly the selected properties plus the etag: no copy needed
             etag = values.pop(_ETAG)
             for key, name in self._renames:
@@ -126,21 +160,8 @@ class RowReader:
             except KeyError:  # a partial row: only the properties it has
                 values = {name: row[key] for key, name in self._pairs if key in row}
         version = row.get("versionnumber")
-        for name, convert in self._convert:
-            raw = values.get(name)
-            if raw is not None:
-                values[name] = convert(raw)
-        if self._lookups:
-            self._read_lookups(row, values)
         labels: dict[str, str] = {}
-        if self._service_labels and not plain:
-            get = row.get
-            for key, name in self._service_labels:
-                label = get(key)
-                if label is not None and name in values:
-                    labels[name] = label if type(label) is str else str(label)
-        elif self._option_labels or self._multi_labels:
-            self._read_option_labels(values, labels)
+        self._fill(values, row, labels)
         if self._modified_in_values:
             modified_on = values.get("modifiedon")
         else:
@@ -153,43 +174,6 @@ class RowReader:
             modified_on=modified_on,
             labels=labels,
         )
-
-    def _read_lookups(self, row: Mapping[str, Any], values: dict[str, Any]) -> None:
-        refs = self._refs
-        for name, table_key, only_target, column in self._lookups:
-            raw = values.get(name)
-            if raw is None:
-                continue
-            table = row.get(table_key) or only_target
-            if table is None:
-                raise missing_target_error(column, raw)
-            key = (table, raw)
-            ref = refs.get(key)
-            if ref is None:
-                if len(refs) >= _REF_LIMIT:
-                    refs.clear()
-                ref = refs[key] = LookupRef(str(table), str(raw).lower())
-            values[name] = ref
-
-    def _read_option_labels(self, values: Mapping[str, Any], labels: dict[str, str]) -> None:
-        for name, options in self._option_labels:
-            value = values.get(name)
-            label = options.get(value) if value is not None else None
-            if label is not None:
-                labels[name] = label
-        for name, options, seen in self._multi_labels:
-            chosen = values.get(name)
-            if not chosen:
-                continue
-            if chosen in seen:
-                label = seen[chosen]
-            else:
-                # The service joins the labels of a multi-select this way; one unknown option: no label.
-                label = "; ".join(options[v] for v in chosen) if all(v in options for v in chosen) else None
-                if len(seen) < _REF_LIMIT:
-                    seen[chosen] = label
-            if label is not None:
-                labels[name] = label
 
     def split(self, rows: Iterable[Mapping[str, Any]]) -> tuple[list[SourceRecord], list[str]]:
         """Convert a page's rows: (upserted records, ids of deleted rows) in page order."""
@@ -207,3 +191,15 @@ class RowReader:
             else:
                 upserts.append(record(row))
         return upserts, deletes
+
+
+def _multi_label(
+    chosen: tuple[int, ...], options: Mapping[int, str], seen: dict[tuple[int, ...], str | None]
+) -> str | None:
+    """The label of a multi-select value the way the service words it; None when an option is not listed."""
+    if chosen in seen:
+        return seen[chosen]
+    label = "; ".join(options[v] for v in chosen) if all(v in options for v in chosen) else None
+    if len(seen) < _CACHE_LIMIT:
+        seen[chosen] = label
+    return label

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from dynasync.engine import Engine, EngineOptions
 from dynasync.mapping.spec import MappingSpec
 from dynasync.synapses.base import ColumnSpec, ColumnType, LookupRef, StreamSpec

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dynasync.engine.context import synapse_counters
+from dynasync.errors import FatalSourceError
 
 from .harness import World
 
@@ -43,5 +44,27 @@ def test_report_uses_the_synapses_own_request_counts(tmp_path: Path) -> None:
         report = w.sync()
         assert report.entities["Account"].synapses["dyn"].requests == 2
         assert report.entities["User"].synapses["dyn"].requests == 2
+    finally:
+        w.close()
+
+
+def test_each_stream_read_records_its_start_end_and_counts(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    try:
+        w.fake.insert(
+            "account", {"name": "A", "city": None, "revenue": None, "parentaccountid": None, "ownerid": None}
+        )
+        report = w.sync()
+        state = w.store.get_state("dyn", "account")
+        assert state is not None and state.last_run_start is not None and state.last_run_end is not None
+        assert state.last_run_start <= state.last_run_end == report.finished_at
+        assert state.counts["created"] == 1 and "issues" not in state.counts
+        w.fake.read_error = FatalSourceError("the source refused", remedy="none")
+        w.tick(60)
+        failed = w.sync(["Account"])
+        assert not failed.ok
+        after = w.store.get_state("dyn", "account")
+        assert after is not None and after.last_run_end == state.last_run_end  # a failed read is not a run
+        assert after.last_run_start is not None and after.last_run_start > state.last_run_end
     finally:
         w.close()

@@ -293,3 +293,22 @@ def test_coercer_shortcuts_give_the_general_result(dialect: str, field_type: Fie
         got, want = fast(value), general(value)
         assert (got, type(got), str(got)) == (want, type(want), str(want)), value
     assert fast(None) is None
+
+
+def test_plain_sql_link_reads_equal_the_typed_ones(store: UdmStore, clock: FrozenClock) -> None:
+    store.ensure_entity(account_entity())
+    rows = [IncomingRow(f"x{i}", {"name": f"n{i}"}, T0, str(i)) for i in range(7)]
+    result = store.apply_upserts("account", "dynamics", "account", rows)
+    clock.advance(dt.timedelta(seconds=1.5))
+    store.mark_written(
+        "dynamics", "account", "x3", entity="account", udm_id=result.rows[3].udm_id, values={}, udm_version=9
+    )
+    ids = [f"x{i}" for i in range(8)]
+    typed = {i: store.get_link("dynamics", "account", i) for i in ids}
+    assert store.get_links("dynamics", "account", ids) == {k: v for k, v in typed.items() if v is not None}
+    assert list(store.iter_links("dynamics", "account")) == [typed[i] for i in sorted(ids) if typed[i]]
+    by_record = store.get_links_for_records("dynamics", "account", [r.udm_id for r in result.rows])
+    assert by_record == {v.udm_id: v for v in typed.values() if v is not None}
+    x3 = typed["x3"]
+    assert x3 is not None and x3.updated_at == T0 + dt.timedelta(seconds=1.5)  # the clock started at T0
+    assert x3.created_at is not None and x3.created_at.tzinfo is dt.UTC

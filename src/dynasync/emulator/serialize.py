@@ -251,12 +251,80 @@ def converter(attribute: AttributeDef) -> Converter:
     return None
 
 
-ColumnPlan = list[tuple[str, str, Converter]]
+Annotator = Callable[[dict[str, Any], Any, NameResolver], None]
+ColumnPlan = list[tuple[str, str, Converter, Annotator | None]]
 
 
-def column_plan(columns: list[AttributeDef]) -> ColumnPlan:
-    """(logical name, wire name, converter) per column, computed once per response."""
-    return [(a.logical_name, a.odata_name, converter(a)) for a in columns]
+def _formatter(attribute: AttributeDef) -> Callable[[Any, NameResolver], str | None]:
+    """:func:`formatted_value` for one column, with choice and Yes/No labels looked up in a prepared table."""
+
+    def general(value: Any, names: NameResolver) -> str | None:
+        if value.__class__ is str:  # text has no formatted value, whatever the column type
+            return None
+        return formatted_value(attribute, value, names)
+
+    labels: dict[int, str | None] = {}
+    for option in attribute.options:
+        labels.setdefault(option.value, option.label)  # the first option of a value wins, as in _option_label
+    if attribute.type == AttributeType.BOOLEAN:
+        yes_no: dict[bool, str] = {}
+        for flag in (True, False):
+            label = labels.get(int(flag))
+            yes_no[flag] = label if label is not None else ("Yes" if flag else "No")
+
+        def boolean(value: Any, names: NameResolver) -> str | None:
+            return yes_no[value] if value.__class__ is bool else general(value, names)
+
+        return boolean
+    if attribute.type in CHOICE_TYPES:
+
+        def choice(value: Any, names: NameResolver) -> str | None:
+            return labels.get(value) if isinstance(value, int) else general(value, names)
+
+        return choice
+    return general
+
+
+def _annotator(attribute: AttributeDef, prefs: Preferences) -> Annotator | None:
+    """The function adding the annotations ``prefs`` asks for of one non-null value of ``attribute``.
+
+    It writes what :func:`put_property` writes before the property, with the patterns matched once per
+    response instead of once per value.
+    """
+    name = attribute.odata_name
+    nav_key = f"{name}@{NAV_NAME}" if prefs.wants(NAV_NAME) else None
+    lookup_key = f"{name}@{LOOKUP_NAME}" if prefs.wants(LOOKUP_NAME) else None
+    formatted_key = f"{name}@{FORMATTED}" if prefs.wants(FORMATTED) else None
+    if nav_key is None and lookup_key is None and formatted_key is None:
+        return None
+    fmt = _formatter(attribute)
+
+    def annotate(out: dict[str, Any], value: Any, names: NameResolver) -> None:
+        if isinstance(value, LookupValue):
+            if nav_key is not None:
+                nav = navigation_for(attribute, value.entity)
+                if nav is not None:
+                    out[nav_key] = nav
+            if lookup_key is not None:
+                out[lookup_key] = value.entity
+        if formatted_key is not None:
+            text = fmt(value, names)
+            if text is not None:
+                out[formatted_key] = text
+
+    return annotate
+
+
+def column_plan(columns: list[AttributeDef], prefs: Preferences | None = None) -> ColumnPlan:
+    """(logical name, wire name, converter, annotator) per column, computed once per response.
+
+    The annotator (None when ``prefs`` asks for no annotation of the column) adds the column's annotations.
+    """
+    patterns = prefs is not None and bool(prefs.annotation_patterns)
+    return [
+        (a.logical_name, a.odata_name, converter(a), _annotator(a, prefs) if patterns and prefs else None)
+        for a in columns
+    ]
 
 
 def row_json(
@@ -267,13 +335,17 @@ def row_json(
     names: NameResolver,
     plan: ColumnPlan | None = None,
 ) -> dict[str, Any]:
-    """One entity object: ``@odata.etag`` first, then the columns (annotated as asked)."""
+    """One entity object: ``@odata.etag`` first, then the columns (annotated as asked).
+
+    ``plan``: :func:`column_plan` of ``columns`` built with these ``prefs`` (built here when not given).
+    """
     out: dict[str, Any] = {"@odata.etag": etag_of(row)}
-    if prefs.annotation_patterns:
-        for attribute in columns:
-            put_property(out, attribute, row.get(attribute.logical_name), prefs, names)
-        return out
-    for logical, wire, convert in plan if plan is not None else column_plan(columns):
+    for logical, wire, convert, annotate in plan if plan is not None else column_plan(columns, prefs):
         value = row.get(logical)
-        out[wire] = value if convert is None or value is None else convert(value)
+        if value is None:
+            out[wire] = None
+            continue
+        if annotate is not None:
+            annotate(out, value, names)
+        out[wire] = value if convert is None else convert(value)
     return out

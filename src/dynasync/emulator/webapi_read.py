@@ -147,7 +147,7 @@ def entity_json(
     """A row as JSON with its expansions appended."""
     plan = ctx.plans.get(id(columns))
     if plan is None:
-        plan = ctx.plans[id(columns)] = column_plan(columns)
+        plan = ctx.plans[id(columns)] = column_plan(columns, ctx.prefs)
     out = row_json(entity, row, columns, ctx.prefs, names_resolver(ctx), plan)
     for item in expands:
         out[item.navigation] = _expand(ctx, entity, row, item, out)

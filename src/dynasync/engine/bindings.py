@@ -22,16 +22,16 @@ class Binding:
     synapse: Synapse
     stream: StreamSpec
     mapping: CompiledEntity
-    write_fields: frozenset[str] = frozenset()  # UDM fields whose values flow to this table
-    column_fields: Mapping[str, tuple[str, ...]] = field(
-        default_factory=dict
-    )  # written column -> its UDM fields
-    read_stream: StreamSpec | None = None  # the stream narrowed to the columns read (None: all of ``stream``)
-    server_fields: frozenset[str] = (
-        frozenset()
-    )  # UDM fields read only from columns the source maintains itself
-    synced_on_create: bool = False  # a record created from this table holds what the table holds (all written
-    # fields are also read), so the write-back may skip it while it is unchanged
+    # UDM fields whose values flow to this table, and each written column's UDM fields.
+    write_fields: frozenset[str] = frozenset()
+    column_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The stream narrowed to the columns read (None: all of ``stream``).
+    read_stream: StreamSpec | None = None
+    # UDM fields read only from columns the source maintains itself (modifiedon...): see ``incoming``.
+    server_fields: frozenset[str] = frozenset()
+    # Every written field is also read, so a record created from this table holds what the table holds: the
+    # write-back may skip it while it is unchanged.
+    synced_on_create: bool = False
 
     @property
     def entity(self) -> str:

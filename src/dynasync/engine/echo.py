@@ -22,6 +22,15 @@ from dynasync.synapses.base import LookupRef
 Fingerprint = dict[str, str]
 
 
+_ONE = decimal.Decimal(1)
+
+
+def _number_text(number: decimal.Decimal) -> str:
+    if number == number.to_integral_value():
+        return "n:" + str(number.quantize(_ONE))
+    return "n:" + format(number.normalize(), "f")
+
+
 def canonical(value: Any) -> str:
     """Return a canonical text form of a value, equal for values a round trip through a synapse keeps equal.
 
@@ -38,10 +47,9 @@ def canonical(value: Any) -> str:
     if kind is int:
         return "n:" + str(value)
     if isinstance(value, int | float | decimal.Decimal):
-        number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
-        if number == number.to_integral_value():
-            return "n:" + str(number.quantize(decimal.Decimal(1)))
-        return "n:" + format(number.normalize(), "f")
+        return _number_text(
+            decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
+        )
     if isinstance(value, dt.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
         return "t:" + moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
@@ -96,7 +104,10 @@ def _datetime_text(value: dt.datetime) -> str:
 _TEXT: dict[type, Callable[[Any], str]] = {
     bool: lambda value: "b:1" if value else "b:0",
     int: lambda value: "n:" + str(value),
+    decimal.Decimal: _number_text,
+    float: lambda value: _number_text(decimal.Decimal(str(value))),
     dt.datetime: _datetime_text,
+    dt.date: lambda value: "d:" + value.isoformat(),
 }
 
 

@@ -177,10 +177,9 @@ class ReadPipeline:
                 for o in self._apply(tx, second, links2):
                     key = o.external_id or ""
                     first = outcomes.get(key)
-                    if first is not None and first.action == "created":
-                        created.append(
-                            o.version
-                        )  # still exactly the source's record, now with its references
+                    if first is not None and first.action == "created" and o.action != "failed":
+                        # Still exactly the source's record, now with its references.
+                        created.append(o.version)
                     if first is None or first.action in ("unchanged", "echo"):
                         outcomes[key] = o
         by_id = {p.record.id: p for p in prepared}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from dynasync.clock import Clock, SystemClock
@@ -88,8 +90,9 @@ class Engine:
         run_id = self.store.start_run()
         report = RunReport(run_id=run_id, started_at=self.clock.now())
         ctx = RunContext(self.store, run_id, report, self.options, self.clock, self.progress, self.sleep)
+        read_ok: list[Binding] = []
         try:
-            await self._run_phases(ctx, bindings, order)
+            await self._run_phases(ctx, bindings, order, read_ok)
         except BaseException as exc:
             report.errors.append(f"run aborted: {exc}")
             report.finished_at = self.clock.now()
@@ -97,6 +100,7 @@ class Engine:
             raise
         self._collect_held(ctx, bindings, order)
         report.finished_at = self.clock.now()
+        self._mark_streams(ctx, read_ok, report.finished_at)
         self.store.finish_run(run_id, status="ok" if report.ok else "partial", summary=report.to_dict())
         return report
 
@@ -126,14 +130,22 @@ class Engine:
         )
 
     # -- phases ---------------------------------------------------------------------------------------------
-    async def _run_phases(self, ctx: RunContext, bindings: Bindings, order: Sequence[str]) -> None:
+    async def _run_phases(
+        self, ctx: RunContext, bindings: Bindings, order: Sequence[str], read_ok: list[Binding]
+    ) -> None:
         broken: dict[str, str] = {}  # synapse -> why it cannot be used for the rest of this run
         read_failed: set[str] = set()
         for entity in order:
             for binding in bindings.for_entity(entity):
-                if binding.reads and not await self._guard(
-                    ctx, binding, broken, ReadPipeline(ctx, binding).run()
-                ):
+                if not binding.reads:
+                    continue
+                if binding.synapse_name not in broken:
+                    self.store.mark_stream_run(
+                        binding.synapse_name, binding.table, started_at=ctx.clock.now()
+                    )
+                if await self._guard(ctx, binding, broken, ReadPipeline(ctx, binding).run()):
+                    read_ok.append(binding)
+                else:
                     read_failed.add(entity)
         for _ in range(self.options.pending_passes):
             held = 0
@@ -180,6 +192,13 @@ class Engine:
                 counts.requests = step_requests + (after[0] - before[0])
                 counts.throttled = step_throttled + (after[1] - before[1])
         return True
+
+    def _mark_streams(self, ctx: RunContext, read: Sequence[Binding], ended_at: dt.datetime) -> None:
+        """Record the end of each stream read in full this run, with its counts (``dynasync status``)."""
+        for binding in read:
+            counts = asdict(ctx.report.entity(binding.entity).counts(binding.synapse_name))
+            counts.pop("issues", None)
+            self.store.mark_stream_run(binding.synapse_name, binding.table, ended_at=ended_at, counts=counts)
 
     def _collect_held(self, ctx: RunContext, bindings: Bindings, order: Sequence[str]) -> None:
         """Report the read-side records still held (failed or pending), from the store: the lasting truth."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,10 +45,48 @@ def get_link(session: Session, synapse: str, table: str, external_id: str) -> Li
     return None if row is None else to_link(row)
 
 
+# Column order of the plain-SQL link reads below (that of :class:`Link`).
+_COLUMNS = (
+    "synapse, ext_table, ext_id, entity, udm_id, last_read_hash, last_written_hash, external_version, "
+    "synced_version, created_at, updated_at"
+)
+
+
+def _time_reader(session: Session) -> Callable[[Any], dt.datetime | None]:
+    """Turn a driver's timestamp into an aware UTC datetime, as ``UtcDateTime`` reads it (memoised per call).
+
+    SQLite hands back the stored text (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC); psycopg an aware datetime. The
+    links of a page share a few timestamps, so each distinct one is converted once.
+    """
+    memo: dict[Any, dt.datetime] = {}
+    utc = dt.UTC
+
+    def read(value: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        hit = memo.get(value)
+        if hit is None:
+            parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+            hit = parsed.replace(tzinfo=utc) if parsed.tzinfo is None else parsed.astimezone(utc)
+            memo[value] = hit
+        return hit
+
+    return read
+
+
+def _links(session: Session, rows: Iterable[Sequence[Any]]) -> Iterator[Link]:
+    """Turn plain ``_COLUMNS`` rows into links (what ``to_link`` does with SQLAlchemy's typed rows, faster)."""
+    read = _time_reader(session)
+    for r in rows:
+        yield Link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], read(r[9]), read(r[10]))
+
+
 def get_links(session: Session, synapse: str, table: str, external_ids: Iterable[str]) -> dict[str, Link]:
-    """Return the links of many external rows (by external id), looked up in IN (...) chunks."""
-    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.ext_table == table)
-    return {row.ext_id: to_link(row._mapping) for row in session.select_in(stmt, L.c.ext_id, external_ids)}
+    """Return the links of many external rows (by external id), looked up with one plain IN query per chunk."""
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND ext_table = {ph} AND ext_id IN ({{in}})"
+    rows = store_bulk.select_in(session, sql, (synapse, table), external_ids)
+    return {lk.external_id: lk for lk in _links(session, rows)}
 
 
 LinkState = tuple[str, str | None, str | None, str | None, int | None, int | None]
@@ -88,9 +127,11 @@ def links_for_record(session: Session, entity: str, udm_id: str) -> list[Link]:
 def get_links_for_records(
     session: Session, synapse: str, entity: str, udm_ids: Iterable[str]
 ) -> dict[str, Link]:
-    """Return the links of many UDM records to one synapse (by UDM id), looked up in IN (...) chunks."""
-    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.entity == entity)
-    return {row.udm_id: to_link(row._mapping) for row in session.select_in(stmt, L.c.udm_id, udm_ids)}
+    """Return the links of many UDM records to one synapse (by UDM id), one plain IN query per chunk."""
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND entity = {ph} AND udm_id IN ({{in}})"
+    rows = store_bulk.select_in(session, sql, (synapse, entity), udm_ids)
+    return {lk.udm_id: lk for lk in _links(session, rows)}
 
 
 def taken_records(session: Session, synapse: str, entity: str, udm_ids: Iterable[str]) -> set[str]:
@@ -101,12 +142,13 @@ def taken_records(session: Session, synapse: str, entity: str, udm_ids: Iterable
 
 def iter_links(session: Session, synapse: str, table: str, batch_size: int = 5000) -> Iterator[Link]:
     """Stream every link of one external table (for delete reconciliation after a full load)."""
-    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.ext_table == table).order_by(L.c.ext_id)
-    result = session.conn.execute(stmt.execution_options(yield_per=batch_size))
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND ext_table = {ph} ORDER BY ext_id"
+    # yield_per streams: a server-side cursor on PostgreSQL, chunked fetches on SQLite.
+    result = session.conn.exec_driver_sql(sql, (synapse, table), execution_options={"yield_per": batch_size})
     try:
-        for part in result.mappings().partitions(batch_size):
-            for row in part:
-                yield to_link(row)
+        for part in result.partitions(batch_size):
+            yield from _links(session, part)
     finally:
         result.close()
 

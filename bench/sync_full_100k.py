@@ -81,7 +81,7 @@ def run(rows: int = ROWS) -> Result:
     result.add("full sync: HTTP requests", full.requests)
     result.add("bytes per page read by the sync", bare.bytes / max(bare.pages, 1) / 1e6, "MB")
     result.add("UDM database size", out["udm_mb"], "MB")
-    result.add("sync process peak RSS", out["peak_rss"], "MiB")
+    result.add("benchmark process peak RSS (sync, then the bare reads)", out["peak_rss"], "MiB")
     result.note = (
         "Mapping: the default account mapping without reference fields. After the sync, a bare httpx client "
         "repeats the synapse's first read request (recorded by its transport: URL, $select, Prefer) and pages "

@@ -209,7 +209,14 @@ def run_demo(
             result.checks["dynamics_name_after_writeback"] = row["name"] if row else None
             say(f"Dynamics now says the account is named {result.checks['dynamics_name_after_writeback']!r}.")
 
-            step("Quiet cycle: nothing changed anywhere, so nothing is written")
+            step("Next cycle: our own write comes back from Dynamics as an echo; nothing is applied or written")
+            echo = asyncio.run(run_sync(ws))
+            result.reports["echo"] = echo.to_dict()
+            result.checks["echo_writes"] = echo.writes
+            result.checks["echo_udm_changes"] = echo.udm_changes
+            say(_summary(echo))
+
+            step("Quiet cycle: nothing changed anywhere, so nothing is read into the UDM or written")
             quiet = asyncio.run(run_sync(ws))
             result.reports["quiet"] = quiet.to_dict()
             result.checks["quiet_writes"] = quiet.writes

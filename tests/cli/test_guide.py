@@ -383,11 +383,6 @@ def test_status_after_sync(guide: Guide, incremental: dict[str, Any]) -> None:
     assert f"Account {SEED['accounts']}" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: the runner never calls UdmStore.mark_stream_run, so ds_sync_state.last_run_end stays "
-    "empty after a sync (status falls back to the cursor's updated_at)",
-)
 def test_status_records_the_end_of_each_stream_run(guide: Guide, incremental: dict[str, Any]) -> None:
     streams = guide.cli.json("status")["synapses"][0]["streams"]
     assert all(s["last_run_end"] for s in streams)

@@ -124,11 +124,18 @@ def test_quiet_cycle_writes_nothing(demo: tuple[DemoResult, list[str]]) -> None:
     assert result.reports["quiet"]["ok"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known engine echo bug (lead is fixing it): after the write-back, the next cycle reads the account "
-    "Dynamics changed for us and counts 1 UDM update instead of recognising its own write",
-)
 def test_quiet_cycle_changes_nothing_in_the_udm(demo: tuple[DemoResult, list[str]]) -> None:
     result, _ = demo
     assert result.checks["quiet_udm_changes"] == 0
+
+
+def test_the_write_back_comes_back_as_an_echo_not_a_change(demo: tuple[DemoResult, list[str]]) -> None:
+    result, _ = demo
+    assert result.checks["echo_writes"] == 0
+    assert result.checks["echo_udm_changes"] == 0
+    echoes = sum(
+        counts["echoes"]
+        for entity in result.reports["echo"]["entities"].values()
+        for counts in entity["synapses"].values()
+    )
+    assert echoes == 1

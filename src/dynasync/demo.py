@@ -209,7 +209,9 @@ def run_demo(
             result.checks["dynamics_name_after_writeback"] = row["name"] if row else None
             say(f"Dynamics now says the account is named {result.checks['dynamics_name_after_writeback']!r}.")
 
-            step("Next cycle: our own write comes back from Dynamics as an echo; nothing is applied or written")
+            step(
+                "Next cycle: our own write comes back from Dynamics as an echo; nothing is applied or written"
+            )
             echo = asyncio.run(run_sync(ws))
             result.reports["echo"] = echo.to_dict()
             result.checks["echo_writes"] = echo.writes

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
 
 import pytest
@@ -242,16 +241,12 @@ def test_udm_entities_have_types(compiled) -> None:  # type: ignore[no-untyped-d
     assert compiled.for_table("account").udm == account
 
 
-def test_hundred_thousand_rows_are_cheap(compiled) -> None:  # type: ignore[no-untyped-def]
+def test_many_rows_map_independently(compiled) -> None:  # type: ignore[no-untyped-def]
+    # Mapping speed is measured by bench/ (docs/benchmarks.md); here: no state leaks between rows.
     account = compiled.for_table("account")
-    rows = [account_row(accountnumber=f"AC-{i}", numberofemployees=i) for i in range(100_000)]
-    start = time.perf_counter()
-    for row in rows:
-        values, _refs, problems = account.to_udm(row)
-    elapsed = time.perf_counter() - start
-    assert values["account_number"] == "AC-99999" and not problems
-    # About 1-2 s on a laptop for 16 fields per row; the bound only catches accidental quadratic work.
-    assert elapsed < 15, elapsed
+    for i in range(2_000):
+        values, _refs, problems = account.to_udm(account_row(accountnumber=f"AC-{i}", numberofemployees=i))
+        assert values["account_number"] == f"AC-{i}" and not problems
 
 
 def test_references_may_also_come_inside_values(compiled) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -69,17 +68,15 @@ def test_statements_per_page_do_not_grow_with_rows(store: UdmStore) -> None:
 
 
 @pytest.mark.slow
-def test_full_load_throughput(store: UdmStore) -> None:
+def test_full_load_in_pages_keeps_every_row_and_the_last_cursor(store: UdmStore) -> None:
+    # Throughput is measured by bench/ (docs/benchmarks.md), never asserted in tests.
     store.ensure_entity(account_entity())
     total = 20_000
     rows = page(0, total)
-    started = time.perf_counter()
     for start in range(0, total, 5000):
         with store.transaction() as tx:
             tx.apply_upserts("account", "dynamics", "account", rows[start : start + 5000])
             tx.put_cursor("dynamics", "account", {"at": start})
-    rate = total / (time.perf_counter() - started)
-    print(f"{store.dialect}: {rate:.0f} rows/s")
     assert store.count("account") == total
-    # A floor that per-row round trips would break even on a loaded 2-core machine.
-    assert rate > 1000, rate
+    state = store.get_state("dynamics", "account")
+    assert state is not None and state.cursor == {"at": 15_000}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import time
 import uuid
 from typing import Any
 
@@ -178,13 +177,10 @@ def test_ten_thousand_rows_cost_a_handful_of_requests(server: EmulatorServer, to
         WriteOp(WriteKind.CREATE, "account", {"name": f"Row {i}", "numberofemployees": i})
         for i in range(10_000)
     ]
-    started = time.monotonic()
     results, counters, _ = run(_write(make_synapse(server, tokens), "account", ops))
-    elapsed = time.monotonic() - started
     assert all(r.ok for r in results) and len({r.id for r in results}) == 10_000
     assert counters["write_requests"] <= 15, counters
     assert len(_ids(server, "account")) == 10_003
     updates = [WriteOp(WriteKind.UPDATE, "account", {"numberofemployees": 1}, id=r.id) for r in results]
     results, counters, _ = run(_write(make_synapse(server, tokens), "account", updates))
     assert all(r.ok for r in results) and counters["write_requests"] <= 15
-    print(f"10,000 creates + 10,000 updates in {elapsed:.1f}s + update time")

@@ -158,8 +158,9 @@ async def sync_env(served: Served, udm_url: str) -> AsyncIterator[SyncEnv]:
     transport = RecordingTransport(served)
     options = {"transport": transport}
     try:
+        # labels="metadata" as in dynasync.sync_service: what a real `dynasync sync` requests.
         async with DynamicsSynapse(
-            config, tokens, tables=[TABLE], name=SYNAPSE, client_options=options
+            config, tokens, tables=[TABLE], name=SYNAPSE, client_options=options, labels="metadata"
         ) as synapse:
             streams = await synapse.discover()
             spec = account_mapping(streams)

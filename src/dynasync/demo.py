@@ -49,7 +49,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class _FormFinder(HTMLParser):
+class SignInForm(HTMLParser):
     """Finds the first form of a page with its method, action and input values (as a browser would post it)."""
 
     def __init__(self) -> None:
@@ -59,6 +59,7 @@ class _FormFinder(HTMLParser):
         self.fields: dict[str, str] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Remember the first form's method and action, and its inputs."""
         values = {k: v or "" for k, v in attrs}
         if tag == "form" and self.action is None:
             self.method = values.get("method", "get").lower()
@@ -78,7 +79,7 @@ def _browser(url: str, ca: Path) -> None:
             if response.is_redirect:
                 response = client.get(urljoin(str(response.url), response.headers["location"]))
                 continue
-            finder = _FormFinder()
+            finder = SignInForm()
             finder.feed(response.text)
             if finder.method == "post" and finder.action:
                 response = client.post(urljoin(str(response.url), finder.action), data=finder.fields)

@@ -7,7 +7,6 @@ import re
 import socket
 import ssl
 import webbrowser
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -16,6 +15,7 @@ import httpx
 from typer.testing import CliRunner, Result
 
 from dynasync.cli import app
+from dynasync.demo import SignInForm  # the demo plays the same browser as these tests
 
 # Variables that would make rich think it writes to a terminal, or that point dynasync elsewhere.
 _CLEARED_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "DYNASYNC_UDM_URL", "DYNASYNC_SECRET_KEY")
@@ -75,22 +75,6 @@ def one_paragraph_error(result: Result) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-class _FormFinder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.method: str | None = None
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
-        if tag == "form" and self.action is None:
-            self.method = values.get("method", "get").lower()
-            self.action = values.get("action", "")
-        elif tag == "input" and self.action is not None and values.get("name"):
-            self.fields[values["name"]] = values.get("value", "")
-
-
 class SignInBrowser(webbrowser.BaseBrowser):
     """The user's browser for ``webbrowser.open``: loads the sign-in URL and submits the auto-posting form.
 
@@ -122,7 +106,7 @@ class SignInBrowser(webbrowser.BaseBrowser):
                 if response.is_redirect:
                     response = client.get(urljoin(str(response.url), response.headers["location"]))
                     continue
-                finder = _FormFinder()
+                finder = SignInForm()
                 finder.feed(response.text)
                 if finder.method == "post" and finder.action:
                     response = client.post(urljoin(str(response.url), finder.action), data=finder.fields)

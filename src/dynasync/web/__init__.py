@@ -1,3 +1,0 @@
-"""The Sync Studio web UI."""
-
-from __future__ import annotations

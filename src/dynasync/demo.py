@@ -12,6 +12,7 @@ import asyncio
 import socket
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -206,7 +207,7 @@ def run_demo(
             writeback = asyncio.run(run_sync(ws))
             result.reports["writeback"] = writeback.to_dict()
             say(_summary(writeback))
-            row = emulator.store.get("account", __import__("uuid").UUID(changed[0]))
+            row = emulator.store.get("account", uuid.UUID(changed[0]))
             result.checks["dynamics_name_after_writeback"] = row["name"] if row else None
             say(f"Dynamics now says the account is named {result.checks['dynamics_name_after_writeback']!r}.")
 

@@ -55,7 +55,6 @@ async def open_active(ws: Workspace, record: SynapseRecord) -> AsyncIterator[Act
             f"Synapse {record.name!r} has no published mapping.",
             remedy="Publish one: `dynasync mapping publish` (or activate with --default-mapping).",
         )
-    load_streams(ws, record)  # activation must have replicated the schema
     client = setup.open_client(ws, record)
     try:
         synapse = DynamicsSynapse(

@@ -107,21 +107,17 @@ class Workspace:
         return self.settings.synapses_dir / f"{slug(name)}{suffix}"
 
     def synapse_names(self) -> list[str]:
-        """Names of all configured synapses, sorted."""
-        directory = self.settings.synapses_dir
-        if not directory.exists():
-            return []
-        names = []
-        for path in sorted(directory.glob("*.json")):
-            if path.name.endswith(".schema.json"):
-                continue
-            names.append(json.loads(path.read_text())["name"])
-        return names
+        """Names of all configured synapses, sorted by file name."""
+        return [record.name for record in self.synapses()]
 
     def synapses(self) -> Iterator[SynapseRecord]:
-        """Every configured synapse."""
-        for name in self.synapse_names():
-            yield self.get(name)
+        """Every configured synapse (each file read once)."""
+        directory = self.settings.synapses_dir
+        if not directory.exists():
+            return
+        for path in sorted(directory.glob("*.json")):
+            if not path.name.endswith(".schema.json"):
+                yield SynapseRecord(**json.loads(path.read_text()))
 
     def exists(self, name: str) -> bool:
         """True when a synapse of this name is configured."""

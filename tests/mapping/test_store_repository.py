@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from db_targets import TARGET_PARAMS, Target, database_target
 from dynasync.activation import mapping_repository
 from dynasync.clock import FrozenClock
 from dynasync.config import Settings
@@ -36,8 +35,6 @@ from .sample import SAMPLE_YAML
 from .streams import small_streams
 
 T0 = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
-PG_URL = os.environ.get("DYNASYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-_pg_problem: list[str | None] = []
 
 # Five problems on four tables' worth of lines: a misspelt column on two tables and a misspelt table.
 BAD_YAML = (
@@ -62,51 +59,10 @@ BAD_PROBLEMS = [
 ]
 
 
-def _postgres_problem() -> str | None:
-    if not _pg_problem:
-        try:
-            engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            engine.dispose()
-            _pg_problem.append(None)
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
-            _pg_problem.append(f"PostgreSQL at {PG_URL} does not answer: {exc.__class__.__name__}: {exc}")
-    return _pg_problem[0]
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    schema: str | None
-
-    def engine(self) -> sa.Engine:
-        """A bare engine on the target (search_path set), for building stores by hand."""
-        if self.schema is None:
-            return sa.create_engine(self.url)
-        return sa.create_engine(self.url, connect_args={"options": f"-csearch_path={self.schema}"})
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=TARGET_PARAMS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
-    if request.param == "sqlite":
-        yield Target(f"sqlite:///{tmp_path}/udm.db", None)
-        return
-    problem = _postgres_problem()
-    if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{problem} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(problem)
-    schema = f"maptest_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield Target(PG_URL, schema)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with database_target(request.param, tmp_path, schema_prefix="maptest") as found:
+        yield found
 
 
 @pytest.fixture

@@ -3,66 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
+from db_targets import TARGET_PARAMS, Target, database_target
 from dynasync.clock import FrozenClock
 from dynasync.udm.model import FieldType, UdmEntity, UdmField
 from dynasync.udm.store import UdmStore, open_store
 
-PG_URL = os.environ.get("DYNASYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-_pg_problem: list[str | None] = []
 
-
-def _postgres_problem() -> str | None:
-    """Return why PostgreSQL cannot be used (None when it answers); checked once per session."""
-    if not _pg_problem:
-        try:
-            engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            engine.dispose()
-            _pg_problem.append(None)
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
-            _pg_problem.append(f"PostgreSQL at {PG_URL} does not answer: {exc.__class__.__name__}: {exc}")
-    return _pg_problem[0]
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    schema: str | None
-
-    @property
-    def kind(self) -> str:
-        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def target(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Target]:
-    if request.param == "sqlite":
-        yield Target(f"sqlite:///{tmp_path}/udm.db", None)
-        return
-    problem = _postgres_problem()
-    if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{problem} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(problem)
-    schema = f"udmtest_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield Target(PG_URL, schema)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+@pytest.fixture(params=TARGET_PARAMS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    with database_target(request.param, tmp_path, schema_prefix="udmtest") as found:
+        yield found
 
 
 @pytest.fixture

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from db_targets import PG_URL, Target
 from dynasync.clock import FrozenClock
 from dynasync.udm import store_apply, store_batch
 from dynasync.udm import store_codec as codec
 from dynasync.udm.model import FieldType, UdmField
 from dynasync.udm.store import ApplyResult, IncomingRow, UdmStore, open_store
 
-from .conftest import PG_URL, Target, account_entity, contact_entity
+from .conftest import account_entity, contact_entity
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 SEED_IDS = [str(uuid.UUID(int=i + 1)) for i in range(6)]

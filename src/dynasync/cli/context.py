@@ -42,3 +42,7 @@ def state_of(ctx: typer.Context) -> State:
     if not isinstance(obj, State):
         raise RuntimeError("dynasync CLI state missing")
     return obj
+
+
+# Shared by every command that acts on one synapse (typer reads the default; one definition keeps help alike).
+SYNAPSE_OPTION = typer.Option(None, "--synapse", help="Synapse name (default: the only one).")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import typer
 
-from dynasync.cli.context import state_of
+from dynasync.cli.context import SYNAPSE_OPTION, state_of
 from dynasync.cli.output import Output, escape, reported
 from dynasync.errors import ConfigError, MappingError
 from dynasync.mapping import MappingValidationError
@@ -20,7 +20,7 @@ app = typer.Typer(help="Sync Studio mappings (YAML, draft and published versions
 @app.command("show")
 def show(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
     draft: bool = typer.Option(False, "--draft", help="Show the draft instead of the published mapping."),
     default: bool = typer.Option(
         False, "--default", help="Show the default mapping for the replicated schema."
@@ -61,7 +61,7 @@ def show(
 @app.command("edit")
 def edit(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
 ) -> None:
     """Open the draft mapping in $EDITOR (created from the published or default mapping), then validate it."""
     from dynasync.activation import load_streams, mapping_repository
@@ -100,7 +100,7 @@ def edit(
 @app.command("validate")
 def validate(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
 ) -> None:
     """Validate the draft mapping against the replicated schema; report every problem with its location."""
     from dynasync.activation import load_streams, mapping_repository
@@ -132,7 +132,7 @@ def _report_problems(out: Output, problems: Sequence[MappingError], path: str) -
 @app.command("publish")
 def publish(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
     summary: str = typer.Option("", "--summary", "-m", help="What changed."),
 ) -> None:
     """Validate the draft and publish it as the next version (only published mappings run)."""

@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from dynasync.cli.context import state_of
+from dynasync.cli.context import SYNAPSE_OPTION, state_of
 from dynasync.cli.output import escape, reported
 
 app = typer.Typer(help="The Dynamics schema replicated at activation.", no_args_is_help=True)
@@ -16,7 +16,7 @@ app = typer.Typer(help="The Dynamics schema replicated at activation.", no_args_
 def show(
     ctx: typer.Context,
     table: str | None = typer.Argument(None, help="Show this table's columns (default: list tables)."),
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
 ) -> None:
     """List replicated tables, or one table's columns with types, option sets and lookup targets."""
     from dynasync.activation import load_streams
@@ -77,7 +77,7 @@ def show(
 @app.command("refresh")
 def refresh(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
 ) -> None:
     """Re-read the schema and report drift: added, removed and retyped tables and columns."""
     from dynasync.activation import refresh_schema

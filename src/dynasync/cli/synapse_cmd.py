@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from dynasync import setup
-from dynasync.cli.context import state_of
+from dynasync.cli.context import SYNAPSE_OPTION, state_of
 from dynasync.cli.output import escape, reported
 from dynasync.oauth_callback import CallbackListener
 from dynasync.synapses.dynamics.auth import redirect_url
@@ -70,7 +70,7 @@ def add_dynamics(
 @app.command("auth")
 def auth(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
     client_id: str | None = typer.Option(None, "--client-id", help="Application (client) ID of the app."),
     client_secret: str | None = typer.Option(
         None, "--client-secret", help="Client secret VALUE (prompted when omitted; never echoed)."
@@ -147,7 +147,7 @@ def _interactive_sign_in(
 @app.command("test")
 def test(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
 ) -> None:
     """Test the connection: WhoAmI, org name and version, as the authenticated app or user."""
     state = state_of(ctx)
@@ -188,7 +188,7 @@ def list_synapses(ctx: typer.Context) -> None:
 @app.command("activate")
 def activate(
     ctx: typer.Context,
-    synapse: str | None = typer.Option(None, "--synapse", help="Synapse name (default: the only one)."),
+    synapse: str | None = SYNAPSE_OPTION,
     default_mapping: bool = typer.Option(
         False, "--default-mapping", help="Create and publish the default mapping for the standard tables."
     ),

@@ -250,10 +250,21 @@ def test_new_ids_are_time_ordered_uuids() -> None:
     assert [uuid.UUID(i).int for i in carried] == list(range(source._last - 4, source._last + 1))
 
 
-def test_created_times_equal_encode_times() -> None:
+def test_created_times_equal_encode_times_and_hold_one_default() -> None:
     when = dt.datetime(2024, 5, 1, 12, 30, 1, 5, tzinfo=dt.UTC)
-    for fields in (["b", "a_1", "A", "z9"], ["only"], []):
-        assert codec.created_times(fields, when) == codec.encode_times(dict.fromkeys(fields, when))
+    for fields in (["b", "a_1", "A", "z9"], ["only"]):
+        assert codec.created_times(when) == codec.encode_times(dict.fromkeys(fields, when))
+    assert codec.decode_times(codec.created_times(when)) == {codec.DEFAULT_TIME: when}
+
+
+def test_the_default_time_covers_fields_with_a_value_only() -> None:
+    created = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    later = created + dt.timedelta(days=1)
+    times = codec.decode_times(codec.encode_times({codec.DEFAULT_TIME: created, "b": later}))
+    assert codec.field_time(times, "a", "x") == created  # set when the record was created
+    assert codec.field_time(times, "b", "y") == later  # changed since: its own time
+    assert codec.field_time(times, "c", None) is None  # never given a value: any value wins
+    assert codec.field_times(times, {"a": "x", "b": None, "c": None}) == {"a": created, "b": later}
 
 
 SAMPLES: dict[FieldType, list[Any]] = {

@@ -22,12 +22,10 @@ from dynasync.synapses.base import LookupRef
 Fingerprint = dict[str, str]
 
 
-_ONE = decimal.Decimal(1)
-
-
 def _number_text(number: decimal.Decimal) -> str:
     if number == number.to_integral_value():
-        return "n:" + str(number.quantize(_ONE))
+        # int(), not quantize(): quantize fails beyond 28 digits (a float such as 1e28 is integral).
+        return "n:" + str(int(number))
     return "n:" + format(number.normalize(), "f")
 
 
@@ -164,16 +162,66 @@ def encode(fp: Mapping[str, str]) -> str:
     return orjson.dumps(dict(fp), option=orjson.OPT_SORT_KEYS).decode("ascii")
 
 
+# A link's read state in *values form*: the values themselves as JSON, with a value JSON has no type for kept as
+# its canonical text ({"$c": text}). Hashing them is put off until the row is read again: a full load creates
+# every link this way at the cost of one JSON encoding, where per-field hashing cost several times more.
+# (Synapses hand out text, numbers, flags, decimals, datetimes, dates, tuples and lookup references; orjson
+# would write a UUID or an Enum as plain JSON, so such a value would only compare by its JSON form.)
+VALUES_FORM = "="
+_CANONICAL_KEY = "$c"
+_VALUES_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _tag(value: Any) -> Any:
+    return {_CANONICAL_KEY: canonical(value)}
+
+
+def encode_values(values: Mapping[str, Any]) -> str:
+    """Return the values-form read state of some UDM-side values; :func:`decode` turns it into their fingerprint.
+
+    Equal values in equal field order give equal text, which is all the store compares texts for.
+    """
+    data = values if type(values) is dict else dict(values)
+    return VALUES_FORM + orjson.dumps(data, default=_tag, option=_VALUES_OPTIONS).decode()
+
+
+def _stored_hash(value: Any) -> str:
+    """The fingerprint entry of a value read back from the values form (see :func:`encode_values`)."""
+    if type(value) is dict:
+        text = value.get(_CANONICAL_KEY)
+        if len(value) == 1 and type(text) is str:
+            return _short_hash(text)
+    elif type(value) is list:
+        # A multi-select: canonical() sorts its items' texts, so each item is restored the same way first.
+        items = sorted(_stored_text(item) for item in value)
+        return _short_hash("m:" + ",".join(items)) if items else _EMPTY_HASH
+    return field_hash(value)
+
+
+def _stored_text(value: Any) -> str:
+    if type(value) is dict and len(value) == 1 and type(value.get(_CANONICAL_KEY)) is str:
+        return str(value[_CANONICAL_KEY])
+    return canonical(value)
+
+
 def decode(text: str | None) -> Fingerprint:
-    """Read a fingerprint stored by :func:`encode`; an absent or unreadable one is empty (everything changed)."""
+    """Read a link's read state as a fingerprint; an absent or unreadable one is empty (everything changed).
+
+    The state is a fingerprint from :func:`encode`, or the values form from :func:`encode_values`.
+    """
     if not text:
         return {}
+    values_form = text.startswith(VALUES_FORM)
     try:
-        loaded = orjson.loads(text)
+        loaded = orjson.loads(text[1:] if values_form else text)
     except orjson.JSONDecodeError:
         return {}
     if not isinstance(loaded, dict):
         return {}
+    if values_form:
+        return {str(k): _stored_hash(v) for k, v in loaded.items()}
     return {str(k): str(v) for k, v in loaded.items()}
 
 

@@ -51,16 +51,17 @@ def build_row(p: Prepared, link: Link | None, server_fields: frozenset[str]) -> 
         server_fields: UDM fields read only from columns the source maintains itself.
     """
     record = p.record
-    current = echo.fingerprint(p.values)
     p.echo = False
     if link is None:
+        # A new link: everything is sent, so no per-field hashing is needed until the row is read again.
         return IncomingRow(
             external_id=record.id,
             values=p.values,
             modified_on=record.modified_on,
             external_version=record.version,
-            hash=echo.encode(current),
+            hash=echo.encode_values(p.values),
         )
+    current = echo.fingerprint(p.values)
     base = echo.decode(link.last_read_hash)
     changed = {name: value for name, value in p.values.items() if base.get(name) != current[name]}
     if changed:

@@ -261,7 +261,7 @@ class _Creator:
                 data[name] = conv(value)
         data["udm_id"] = udm_id
         data["udm_version"] = version
-        data["udm_field_times"] = codec.created_times(values, when)
+        data["udm_field_times"] = codec.created_times(when)
         batch.created.append(self.getter(data))
         ext_id = row.external_id
         now = self.link_now

@@ -134,7 +134,9 @@ class Batch:
                 current = row.get(name)
                 if current == value:
                     continue
-                wins, decision = self.policy(name, current, times.get(name), value, when)
+                wins, decision = self.policy(
+                    name, current, codec.field_time(times, name, current), value, when
+                )
                 changes.append(FieldChange(name, value, current, value if wins else current, decision, wins))
                 if wins:
                     row[name] = value

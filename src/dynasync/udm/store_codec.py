@@ -6,7 +6,7 @@ import datetime as dt
 import decimal
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -413,14 +413,23 @@ def hash_canonical(values: Mapping[str, Any]) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+DEFAULT_TIME = "*"
+"""The key of a per-field time map that holds the time of every field with a value and no time of its own.
+
+A record created from one source row has one time for all its fields; storing it once keeps the row small
+(per-field times of a 40-field record were bigger than the record itself). A field still empty has no time: any
+value for it wins under "latest update wins".
+"""
+
+
 def encode_times(times: Mapping[str, dt.datetime]) -> str:
-    """Encode a per-field update-time map as JSON text (ISO 8601 UTC)."""
+    """Encode a per-field update-time map as JSON text (ISO 8601 UTC); see :data:`DEFAULT_TIME`."""
     if not times:
         return "{}"
     first = next(iter(times.values()))
     if all(value is first for value in times.values()):
         # A created record: every field carries the same timestamp object.
-        return orjson.dumps(dict.fromkeys(times, first.isoformat()), option=orjson.OPT_SORT_KEYS).decode()
+        return created_times(first)
     # Most fields of a row share one timestamp object; format each distinct one once.
     memo: dict[int, str] = {}
     out: dict[str, str] = {}
@@ -433,7 +442,7 @@ def encode_times(times: Mapping[str, dt.datetime]) -> str:
 
 
 def decode_times(text: str | None) -> dict[str, dt.datetime]:
-    """Decode a per-field update-time map."""
+    """Decode a per-field update-time map (it may hold :data:`DEFAULT_TIME`; read it with :func:`field_time`)."""
     if not text:
         return {}
     memo: dict[str, dt.datetime] = {}
@@ -446,22 +455,21 @@ def decode_times(text: str | None) -> dict[str, dt.datetime]:
     return out
 
 
-_TIMES_TEMPLATES: dict[tuple[str, ...], list[str]] = {}
+def field_time(times: Mapping[str, dt.datetime], name: str, value: Any) -> dt.datetime | None:
+    """Return when a field holding ``value`` was last set (None: never, or unknown)."""
+    found = times.get(name)
+    if found is None and value is not None:
+        return times.get(DEFAULT_TIME)
+    return found
 
 
-def created_times(fields: Iterable[str], when: dt.datetime) -> str:
-    """Return :func:`encode_times` of every field set at ``when`` (a created record), from a cached template.
+def field_times(times: Mapping[str, dt.datetime], values: Mapping[str, Any]) -> dict[str, dt.datetime]:
+    """Return the time of every field of a record that has one (the default spelled out per field)."""
+    out = {name: when for name in values if (when := field_time(times, name, values[name])) is not None}
+    out.update((k, v) for k, v in times.items() if k != DEFAULT_TIME and k not in out)
+    return out
 
-    Field names are SQL identifiers (letters, digits, underscores), so they need no JSON escaping and the text
-    equals ``encode_times(dict.fromkeys(fields, when))``.
-    """
-    key = tuple(fields)
-    parts = _TIMES_TEMPLATES.get(key)
-    if parts is None:
-        names = sorted(set(key))
-        if not names:
-            return "{}"
-        parts = ['{"' + names[0] + '":"', *('","' + n + '":"' for n in names[1:]), '"}']
-        if len(_TIMES_TEMPLATES) < 256:  # a few field sets per entity; never grows without bound
-            _TIMES_TEMPLATES[key] = parts
-    return when.isoformat().join(parts)
+
+def created_times(when: dt.datetime) -> str:
+    """Return :func:`encode_times` of a record whose every field was set at ``when`` (a created record)."""
+    return '{"' + DEFAULT_TIME + '":"' + when.isoformat() + '"}'

@@ -26,7 +26,9 @@ def to_record(info: t.EntityInfo, row: Mapping[Any, Any]) -> UdmRecord:
         version=int(row["udm_version"]),
         created_at=row["udm_created_at"],
         updated_at=row["udm_updated_at"],
-        field_updated_at=codec.decode_times(row["udm_field_times"]),
+        field_updated_at=codec.field_times(
+            codec.decode_times(row["udm_field_times"]), {name: row[name] for name in info.entity.fields}
+        ),
     )
 
 

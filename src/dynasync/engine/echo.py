@@ -175,6 +175,11 @@ _VALUES_OPTIONS = (
 
 
 def _tag(value: Any) -> Any:
+    kind = type(value)
+    if kind is dt.datetime and value.tzinfo is _UTC and not value.microsecond:
+        return {_CANONICAL_KEY: "t:" + value.isoformat()}  # what synapses hand out: canonical() as is
+    if kind is decimal.Decimal:
+        return {_CANONICAL_KEY: _number_text(value)}
     return {_CANONICAL_KEY: canonical(value)}
 
 

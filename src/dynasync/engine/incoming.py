@@ -35,7 +35,13 @@ def echo_policy(source: str) -> FieldPolicy:
     decision = f"{source} wins: echo of our own write (value maintained by {source} refreshed)"
 
     def policy(
-        field: str, current: Any, current_time: dt.datetime | None, incoming: Any, incoming_time: dt.datetime
+        field: str,
+        current: Any,
+        current_time: dt.datetime | None,
+        incoming: Any,
+        incoming_time: dt.datetime,
+        *,
+        contested: bool = True,
     ) -> tuple[bool, str]:
         return True, decision
 
@@ -84,6 +90,7 @@ def build_row(p: Prepared, link: Link | None, server_fields: frozenset[str]) -> 
         modified_on=record.modified_on,
         external_version=record.version,
         hash=text,
+        synced=base or None,
     )
 
 

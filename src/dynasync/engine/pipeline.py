@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from dynasync.engine import echo
 from dynasync.engine.bindings import Binding
 from dynasync.engine.codec import payload_to_record, record_to_payload
 from dynasync.engine.context import RunContext
@@ -146,7 +147,15 @@ class ReadPipeline:
         outcomes: list[RowOutcome] = []
         for part, policy in ((plain, self.policy), (echoes, self.echo_policy)):
             if part:
-                result = tx.apply_upserts(entity, syn, table, part, run_id=self.ctx.run_id, policy=policy)
+                result = tx.apply_upserts(
+                    entity,
+                    syn,
+                    table,
+                    part,
+                    run_id=self.ctx.run_id,
+                    policy=policy,
+                    hash_value=echo.field_hash,
+                )
                 outcomes.extend(result.rows)
         return outcomes
 
@@ -264,7 +273,9 @@ class ReadPipeline:
             elif p is not None and p.echo:
                 counts.echoes += 1  # our own write read back; only server-maintained values were refreshed
             elif action in ("updated", "attached"):
-                if action == "updated" and not any(c.applied for c in o.changes):
+                if action == "attached" and not any(c.applied for c in o.changes):
+                    counts.unchanged += 1  # linked to the record it matches, which already held its values
+                elif action == "updated" and not any(c.applied for c in o.changes):
                     counts.skipped += 1
                 elif retry and (syn, table, o.external_id or "") in self.ctx.counted_pending:
                     # Counted earlier in this run, applied without a reference its parent now provides.

@@ -28,6 +28,7 @@ def decide(
     incoming_time: dt.datetime | None,
     source: str,
     conflict: ConflictPolicy,
+    contested: bool = True,
 ) -> tuple[bool, str]:
     """Decide one field of an existing UDM record: does ``incoming`` (from ``source``) replace ``current``?
 
@@ -38,6 +39,9 @@ def decide(
         incoming_time: when the source changed the record (None: unknown, treated as newest).
         source: the synapse the value comes from.
         conflict: the field's policy.
+        contested: False when the UDM value is still the one ``source`` last held, so only ``source`` changed
+            the field since: the "selected synapse" and "latest update" rules settle simultaneous changes only,
+            and a lone edit wins (a clock running behind in one system must not undo its users' edits).
 
     Returns:
         ``(source_wins, decision)``; the decision starts with the winner ("<source> wins" / "udm wins") and the rule.
@@ -48,13 +52,18 @@ def decide(
         if is_empty(current):
             return True, f"{source} wins: udm_wins, but the UDM field was blank"
         return False, "udm wins: udm_wins"
+    uncontested = f"{source} wins: no conflict (the UDM value is still the one {source} last held)"
     if conflict.rule is ConflictRule.SYNAPSE_WINS:
         trusted = conflict.synapse
         if trusted is None or trusted == source:
             return True, f"{source} wins: synapse_wins ({source} is the selected synapse)"
+        if not contested:
+            return True, uncontested
         if is_empty(current):
             return True, f"{source} wins: synapse_wins ({trusted} selected), first non-blank value accepted"
         return False, f"udm wins: synapse_wins ({trusted} selected, not {source})"
+    if not contested:
+        return True, uncontested
     if current_time is None or incoming_time is None:
         return True, f"{source} wins: latest_update_wins (no earlier update time known)"
     source_at, udm_at = _aware(incoming_time), _aware(current_time)
@@ -82,6 +91,8 @@ def field_policy(source: str, conflicts: Mapping[str, ConflictPolicy]) -> FieldP
         current_time: dt.datetime | None,
         incoming: Any,
         incoming_time: dt.datetime,
+        *,
+        contested: bool = True,
     ) -> tuple[bool, str]:
         return decide(
             current=current,
@@ -90,6 +101,7 @@ def field_policy(source: str, conflicts: Mapping[str, ConflictPolicy]) -> FieldP
             incoming_time=incoming_time,
             source=source,
             conflict=conflicts.get(field, DEFAULT_CONFLICT),
+            contested=contested,
         )
 
     return policy

@@ -10,10 +10,12 @@ from dynasync.mapping.errors import MappingValidationError, problem
 from dynasync.mapping.rows import (
     Reader,
     Writer,
+    compile_readers,
     constant_reader,
     constant_writer,
     lookup_reader,
     lookup_writer,
+    passthrough,
     scalar_reader,
     scalar_writer,
 )
@@ -43,6 +45,7 @@ class CompiledEntity:
     """The compiled mapping of one source table to one UDM entity."""
 
     __slots__ = (
+        "_read",
         "_readers",
         "_writers",
         "conflicts",
@@ -71,6 +74,9 @@ class CompiledEntity:
             m.field: m.reference for m in mapping.fields if m.field and m.reference
         }
         readers: list[Reader] = []
+        fast: dict[
+            int, tuple[str, str, type[Any]]
+        ] = {}  # reader index -> pass-through (see rows.passthrough)
         writers: list[Writer] = []
         read_lookups: dict[str, list[tuple[FieldMapping, str]]] = {}
         write_lookups: dict[str, list[tuple[FieldMapping, str]]] = {}
@@ -96,6 +102,9 @@ class CompiledEntity:
                     write_lookups.setdefault(column.name, []).append((field, table))
                 continue
             if field.direction.reads:
+                shortcut = passthrough(field, column)
+                if shortcut is not None:
+                    fast[len(readers)] = shortcut
                 readers.append(scalar_reader(field, column, where))
             if field.direction.writes:
                 writers.append(scalar_writer(field, column, where))
@@ -114,6 +123,7 @@ class CompiledEntity:
             if field.column and field.direction.writes and field.column not in write_columns:
                 write_columns.append(field.column)
         self._readers = tuple(readers)
+        self._read = compile_readers([(r, fast.get(i)) for i, r in enumerate(readers)], mapping.table)
         self._writers = tuple(writers)
         self.select_columns: tuple[str, ...] = tuple(select)
         self.write_columns: tuple[str, ...] = tuple(write_columns)
@@ -125,8 +135,7 @@ class CompiledEntity:
         out: dict[str, Any] = {}
         refs: dict[str, LookupRef | None] = {}
         problems: list[str] = []
-        for read in self._readers:
-            read(values, labels, out, refs, problems)
+        self._read(values, labels, out, refs, problems)
         return ToUdm(out, refs, problems)
 
     def from_udm(self, values: Mapping[str, Any], references: Mapping[str, Any] | None = None) -> FromUdm:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from dynasync.mapping.spec import UNSET, FieldMapping, UnmappedPolicy
@@ -68,6 +70,61 @@ def write_converter(mapping: FieldMapping, column: ColumnSpec, where: str) -> Co
     if coerce is not None:
         steps.append(coerce)
     return chain(steps)
+
+
+# UDM field type -> the value type its read conversion returns unchanged (FIELD_COERCE of a value of exactly
+# this type is the value itself), so a column read with no option map or cast can pass such a value as is.
+_PASSTHROUGH: Mapping[FieldType, type[Any]] = {
+    FieldType.STRING: str,
+    FieldType.TEXT: str,
+    FieldType.INTEGER: int,
+    FieldType.BIGINT: int,
+    FieldType.DECIMAL: Decimal,
+    FieldType.FLOAT: float,
+    FieldType.BOOLEAN: bool,
+    FieldType.DATETIME: dt.datetime,  # aware ones only; see compile_readers
+    FieldType.DATE: dt.date,
+}
+
+
+def passthrough(mapping: FieldMapping, column: ColumnSpec) -> tuple[str, str, type[Any]] | None:
+    """Return (column, field, value type) when values of exactly that type map to the field as they are.
+
+    That holds with no option map, cast or constant involved; the compiled row function then skips the reader.
+    """
+    if mapping.field is None or mapping.type is None or mapping.casts or mapping.has_constant:
+        return None
+    if column.type in (ColumnType.MULTICHOICE, ColumnType.CHOICE, ColumnType.LOOKUP):
+        return None
+    kind = _PASSTHROUGH.get(mapping.type)
+    return None if kind is None else (column.name, mapping.field, kind)
+
+
+def compile_readers(readers: Sequence[tuple[Reader, tuple[str, str, type[Any]] | None]], name: str) -> Reader:
+    """Generate one function running ``readers`` in order, with pass-through fields inlined.
+
+    A pass-through field whose value has the exact type is copied; anything else (absent, None, another type)
+    goes through its reader, so the result always equals running the readers one by one. Column and field names
+    enter the source only as ``repr`` literals.
+    """
+    space: dict[str, Any] = {"MISSING": _MISSING, "datetime": dt.datetime}
+    lines = ["def read(values, labels, out, refs, problems):", "    get = values.get"]
+    for i, (reader, fast) in enumerate(readers):
+        space[f"r{i}"] = reader
+        call = f"r{i}(values, labels, out, refs, problems)"
+        if fast is None:
+            lines.append(f"    {call}")
+            continue
+        source, target, kind = fast
+        space[f"t{i}"] = kind
+        check = f"type(v) is t{i}" + (" and v.tzinfo is not None" if kind is dt.datetime else "")
+        lines += [f"    v = get({source!r}, MISSING)", f"    if {check}:", f"        out[{target!r}] = v",
+                  "    elif v is not MISSING:", f"        {call}"]  # fmt: skip
+    if len(lines) == 2:
+        lines.append("    pass")
+    exec(compile("\n".join(lines), f"<mapping reader of {name}>", "exec"), space)
+    read: Reader = space["read"]
+    return read
 
 
 def scalar_reader(mapping: FieldMapping, column: ColumnSpec, where: str) -> Reader:

@@ -152,10 +152,22 @@ class StoreOps(abc.ABC):
         *,
         run_id: str | None = None,
         policy: FieldPolicy | None = None,
+        hash_value: Callable[[Any], str] | None = None,
     ) -> ApplyResult:
-        """Apply a page of mapped external rows: link, else match key, else create; diff, policy, links, log."""
+        """Apply a page of mapped external rows: link, else match key, else create; diff, policy, links, log.
+
+        ``hash_value`` hashes a UDM value the way ``IncomingRow.synced`` entries were made; with it, a change
+        to a field whose UDM value is still the one the source last held reaches the policy as uncontested.
+        """
         return self._write(
-            store_apply.apply_upserts, entity, synapse, table, rows, run_id=run_id, policy=policy
+            store_apply.apply_upserts,
+            entity,
+            synapse,
+            table,
+            rows,
+            run_id=run_id,
+            policy=policy,
+            hash_value=hash_value,
         )
 
     def apply_deletes(

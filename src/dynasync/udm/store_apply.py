@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import gc
 import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,10 +120,13 @@ def apply_upserts(
     *,
     run_id: str | None = None,
     policy: FieldPolicy | None = None,
+    hash_value: Callable[[Any], str] | None = None,
 ) -> ApplyResult:
     """Apply one page of mapped external rows; see ``UdmStore.apply_upserts``."""
     with _collector_paused():
-        return _apply_page(session, entity, synapse, table, rows, run_id=run_id, policy=policy)
+        return _apply_page(
+            session, entity, synapse, table, rows, run_id=run_id, policy=policy, hash_value=hash_value
+        )
 
 
 @contextlib.contextmanager
@@ -153,8 +156,10 @@ def _apply_page(
     *,
     run_id: str | None,
     policy: FieldPolicy | None,
+    hash_value: Callable[[Any], str] | None,
 ) -> ApplyResult:
     batch = _start(session, entity, policy)
+    batch.hash_value = hash_value
     info = batch.info
     prepared = _prepare(info, batch.now, rows)
     ext_ids = [row.external_id for row in rows]
@@ -375,7 +380,7 @@ def _apply_one(
         action = "created" if created else "attached"
         page.taken.add(rec["udm_id"])
         lk = _new_link(batch, page, ext_id, rec["udm_id"])
-    changes, applied, lost = batch.merge(rec, values, when, page.synapse, created)
+    changes, applied, lost = batch.merge(rec, values, when, page.synapse, created, row.synced)
     if action == "updated" and not applied:
         action = "unchanged"
     lk.update(last_read_hash=digest, updated_at=batch.now)
@@ -385,7 +390,7 @@ def _apply_one(
         # Nothing of the source was refused: the external row now matches the UDM record.
         lk["synced_version"] = rec["udm_version"]
     batch.dirty_links.add(ext_id)
-    if changes or created:
+    if changes or created or action == "attached":  # an attach is logged even when it changed no value
         batch.log.append(
             store_log.event(
                 batch.session,

@@ -10,7 +10,7 @@ import datetime as dt
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,8 @@ class Batch:
     link_rows: list[tuple[Any, ...]] = field(default_factory=list)  # fast-created links, driver form
     log: list[store_log.LogRow] = field(default_factory=list)  # in row order (fast creates in driver form)
     spare_ids: list[str] = field(default_factory=list)
+    # Hashes a UDM value like IncomingRow.synced entries (None: every change is treated as contested).
+    hash_value: Callable[[Any], str] | None = None
 
     def next_version(self) -> int:
         """Hand out the next UDM version (allocated in the counter at flush)."""
@@ -109,8 +111,12 @@ class Batch:
         when: dt.datetime,
         source: str | None,
         created: bool,
+        synced: Mapping[str, str] | None = None,
     ) -> tuple[list[FieldChange], bool, bool]:
-        """Apply ``values`` to a working row under the policy; return (changes, applied anything, lost a field)."""
+        """Apply ``values`` to a working row under the policy; return (changes, applied anything, lost a field).
+
+        ``synced``: see ``IncomingRow.synced``.
+        """
         times: dict[str, dt.datetime] = row.get(TIMES) or codec.decode_times(row["udm_field_times"])
         row[TIMES] = times
         changes: list[FieldChange] = []
@@ -130,12 +136,15 @@ class Batch:
                 decision = "latest_update_wins: source newer than delete"
                 changes.append(FieldChange("udm_deleted", False, True, False, decision, True))
                 applied = True
+            hash_value = self.hash_value
             for name, value in values.items():
                 current = row.get(name)
                 if current == value:
                     continue
+                held = synced.get(name) if synced is not None and hash_value is not None else None
+                contested = held is None or hash_value is None or hash_value(current) != held
                 wins, decision = self.policy(
-                    name, current, codec.field_time(times, name, current), value, when
+                    name, current, codec.field_time(times, name, current), value, when, contested=contested
                 )
                 changes.append(FieldChange(name, value, current, value if wins else current, decision, wins))
                 if wins:

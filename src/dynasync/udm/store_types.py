@@ -22,6 +22,9 @@ class IncomingRow:
         external_version: The source's version/etag, kept on the ID link.
         hash: The echo hash of this row; default ``store.hash_values(entity, values)``. When it equals the
             link's ``last_written_hash`` the row is our own write coming back (an echo) and changes nothing.
+        synced: Per-field hashes of the values this source held when it was last in sync (from its link), for
+            ``apply_upserts(hash_value=...)``: a field whose UDM value still hashes to its entry was changed by
+            this source alone, so the policy is told the change is not contested.
     """
 
     external_id: str
@@ -29,6 +32,7 @@ class IncomingRow:
     modified_on: dt.datetime | None = None
     external_version: str | None = None
     hash: str | None = None
+    synced: Mapping[str, str] | None = None
 
 
 class FieldChange(NamedTuple):
@@ -94,8 +98,14 @@ class FieldPolicy(Protocol):
         current_time: dt.datetime | None,
         incoming: Any,
         incoming_time: dt.datetime,
+        *,
+        contested: bool = True,
     ) -> tuple[bool, str]:
-        """Return (source wins, decision text such as ``"latest_update_wins: source newer"``)."""
+        """Return (source wins, decision text such as ``"latest_update_wins: source newer"``).
+
+        ``contested`` is False when the UDM value is still the one this source last held: only the source
+        changed the field since, so there is nothing to settle (rules such as "reject empty" may still refuse).
+        """
         ...
 
 
@@ -105,8 +115,12 @@ def latest_update_wins(
     current_time: dt.datetime | None,
     incoming: Any,
     incoming_time: dt.datetime,
+    *,
+    contested: bool = True,
 ) -> tuple[bool, str]:
     """The default policy: the later change wins; a tie goes to the source (it is the newer delivery)."""
+    if not contested:
+        return True, "latest_update_wins: only the source changed it"
     if current_time is None:
         return True, "latest_update_wins: no udm time"
     if incoming_time >= current_time:

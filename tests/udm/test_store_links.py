@@ -125,3 +125,14 @@ def test_links_by_record_and_long_caller_hashes(accounts: UdmStore) -> None:
         read_hash="read-fingerprint",
     )
     assert link.last_written_hash == "written-fingerprint" and link.last_read_hash == "read-fingerprint"
+
+
+def test_unlink_many_removes_only_the_given_rows_of_that_table(accounts: UdmStore) -> None:
+    ids = [accounts.upsert("account", {"name": f"A{i}"}).udm_id for i in range(4)]
+    for i, udm_id in enumerate(ids[:3]):
+        accounts.link("dynamics", "account", f"x{i}", "account", udm_id)
+    accounts.link("salesforce", "Account", "x0", "account", ids[3])  # same id, other synapse: kept
+    assert accounts.unlink_many("dynamics", "account", ["x0", "x2", "x2", "unknown"]) == 2
+    assert set(accounts.get_links("dynamics", "account", ["x0", "x1", "x2"])) == {"x1"}
+    assert accounts.get_link("salesforce", "Account", "x0") is not None
+    assert accounts.unlink_many("dynamics", "account", []) == 0

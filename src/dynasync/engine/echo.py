@@ -119,6 +119,11 @@ def field_hash(value: Any) -> str:
     else:
         to_text = _TEXT.get(kind)
         text = to_text(value) if to_text is not None else canonical(value)
+    return _text_hash(text)
+
+
+def _text_hash(text: str) -> str:
+    """The hash of a canonical text, through the cache of recent texts."""
     found = _HASHES.get(text)
     if found is None:
         found = _short_hash(text)
@@ -197,11 +202,11 @@ def _stored_hash(value: Any) -> str:
     if type(value) is dict:
         text = value.get(_CANONICAL_KEY)
         if len(value) == 1 and type(text) is str:
-            return _short_hash(text)
+            return _text_hash(text)
     elif type(value) is list:
         # A multi-select: canonical() sorts its items' texts, so each item is restored the same way first.
         items = sorted(_stored_text(item) for item in value)
-        return _short_hash("m:" + ",".join(items)) if items else _EMPTY_HASH
+        return _text_hash("m:" + ",".join(items)) if items else _EMPTY_HASH
     return field_hash(value)
 
 

@@ -306,9 +306,10 @@ class ReadPipeline:
         if self.binding.mapping.delete_to_udm:
             deleted = tx.apply_deletes(self.binding.entity, syn, table, external_ids, run_id=self.ctx.run_id)
             self.counts.deleted += len(deleted)
-        for ext_id in tx.get_links(syn, table, external_ids):
-            # The external row is gone: its link means nothing any more, and no delete is sent back to it.
-            tx.unlink(syn, table, ext_id)
+        linked = list(tx.get_links(syn, table, external_ids))
+        # The external rows are gone: their links mean nothing any more, and no delete is sent back to them.
+        tx.unlink_many(syn, table, linked)
+        for ext_id in linked:
             if not self.binding.mapping.delete_to_udm:
                 self.counts.skipped += 1
                 reason = "deleted in the source; UDM record kept and unlinked (deletes.to_udm is off)"

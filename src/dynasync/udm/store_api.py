@@ -232,6 +232,10 @@ class StoreOps(abc.ABC):
         """Remove a link; return whether it existed."""
         return self._write(store_links.unlink, synapse, table, external_id)
 
+    def unlink_many(self, synapse: str, table: str, external_ids: Iterable[str]) -> int:
+        """Remove the links of these external ids; return how many existed."""
+        return self._write(store_links.unlink_many, synapse, table, list(external_ids))
+
     def mark_written(
         self,
         synapse: str,

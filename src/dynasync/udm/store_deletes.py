@@ -75,10 +75,11 @@ def apply_deletes(
 ) -> list[str]:
     """Soft-delete the records linked to deleted external rows; unknown ids are ignored. Return UDM ids deleted."""
     batch = _start(session, entity, None)
-    stmt = sa.select(L.c.ext_id, L.c.udm_id).where(
-        L.c.synapse == synapse, L.c.ext_table == table, L.c.entity == entity
-    )
-    ext = {r.udm_id: (table, r.ext_id) for r in session.select_in(stmt, L.c.ext_id, list(external_ids))}
+    # The entity is checked on the rows found, not in the WHERE clause: given it there, SQLite's planner picks the
+    # (synapse, entity, udm_id) index and scans every link of the entity instead of probing the external ids.
+    stmt = sa.select(L.c.ext_id, L.c.udm_id, L.c.entity).where(L.c.synapse == synapse, L.c.ext_table == table)
+    found = session.select_in(stmt, L.c.ext_id, list(external_ids))
+    ext = {r.udm_id: (table, r.ext_id) for r in found if r.entity == entity}
     rows = get_rows(session, batch.info, ext.keys()).values()
     deleted = _delete_rows(batch, rows, synapse, run_id, ext)
     batch.flush()

@@ -12,7 +12,7 @@ from dynasync.errors import StoreError
 from dynasync.udm import store_bulk
 from dynasync.udm import store_tables as t
 from dynasync.udm.store_schema import hash_values
-from dynasync.udm.store_session import Session
+from dynasync.udm.store_session import Session, chunks
 from dynasync.udm.store_types import Link
 
 L = t.links
@@ -208,6 +208,15 @@ def link(
 def unlink(session: Session, synapse: str, table: str, external_id: str) -> bool:
     """Remove a link; return whether one existed."""
     return bool(session.conn.execute(sa.delete(L).where(_key(synapse, table, external_id))).rowcount)
+
+
+def unlink_many(session: Session, synapse: str, table: str, external_ids: Iterable[str]) -> int:
+    """Remove the links of these external ids (a few statements, however many); return how many existed."""
+    removed = 0
+    for part in chunks(list(dict.fromkeys(external_ids))):
+        stmt = sa.delete(L).where(L.c.synapse == synapse, L.c.ext_table == table, L.c.ext_id.in_(part))
+        removed += int(session.conn.execute(stmt).rowcount)
+    return removed
 
 
 def mark_written(

@@ -55,6 +55,7 @@ def account_mapping(
     conflict: ConflictPolicy | None = None,
     delete_to_udm: bool = True,
     delete_from_udm: bool = False,
+    recreate_deleted: bool = False,
     direction: Direction = Direction.BOTH,
 ) -> MappingSpec:
     """One system's table mapped to the UDM entity Account, matched on the account number."""
@@ -79,6 +80,7 @@ def account_mapping(
         match_keys=("number",),
         delete_to_udm=delete_to_udm,
         delete_from_udm=delete_from_udm,
+        recreate_deleted=recreate_deleted,
     )
     return MappingSpec(synapse=synapse, entities=(entity,))
 

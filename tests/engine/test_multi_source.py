@@ -348,6 +348,52 @@ def test_delete_leaves_the_other_synapse_alone_when_it_did_not_opt_in(duo: Duo) 
     assert "e-1" in duo.rows(ERP)
 
 
+def test_row_deleted_in_one_synapse_is_not_created_there_again_when_the_other_revives_it(duo: Duo) -> None:
+    udm_id = linked_pair(duo)
+    duo.fakes[CRM].delete("account", "c-1")
+    duo.sync()
+    assert udm_id in duo.udm(include_deleted=True) and udm_id not in duo.udm()
+    # The ERP still has the company and edits it: the UDM record lives on...
+    duo.tick(60)
+    duo.edit(ERP, "e-1", city="Paris")
+    report = duo.sync()
+    assert duo.udm()[udm_id]["city"] == "Paris"
+    # ...but the row the CRM user deleted is not brought back (deletes.recreate is off by default).
+    assert duo.rows(CRM) == {} and counts(report, CRM).written_created == 0, report.to_dict()
+    crm = counts(report, CRM)
+    assert crm.skipped == 1 and [i.kind for i in crm.issues] == ["skipped"], report.to_dict()
+    assert "deletes.recreate is off" in crm.issues[0].reason
+    assert duo.links(udm_id) == {(ERP, "company", "e-1")}
+    settle(duo)
+    assert duo.rows(CRM) == {}
+
+
+def test_recreate_brings_a_deleted_row_back_once_the_record_changes(tmp_path: Path) -> None:
+    duo = Duo(tmp_path, crm=account_mapping(CRM, recreate_deleted=True))
+    try:
+        udm_id = linked_pair(duo)
+        duo.fakes[CRM].delete("account", "c-1")
+        duo.sync()
+        duo.tick(60)
+        duo.edit(ERP, "e-1", city="Paris")
+        report = duo.sync()
+        assert counts(report, CRM).written_created == 1, report.to_dict()
+        (row,) = duo.rows(CRM).values()
+        assert row == {"number": "N-100", "name": "Acme", "city": "Paris"}
+        assert {s for s, _t, _e in duo.links(udm_id)} == {CRM, ERP}
+        settle(duo)
+        # Deleted again: a new tombstone, and brought back again on the next change.
+        (new_id,) = duo.rows(CRM)
+        duo.fakes[CRM].delete("account", new_id)
+        duo.sync()
+        duo.tick(60)
+        duo.edit(ERP, "e-1", city="Rome")
+        assert counts(duo.sync(), CRM).written_created == 1
+        assert [r["city"] for r in duo.rows(CRM).values()] == ["Rome"]
+    finally:
+        duo.close()
+
+
 def test_delete_not_taken_into_the_udm_when_to_udm_is_off(tmp_path: Path) -> None:
     duo = Duo(
         tmp_path,

@@ -140,3 +140,8 @@ def test_delete_propagation_defaults_and_round_trip() -> None:
     assert not off.entities[0].delete_to_udm and off.entities[0].delete_from_udm
     assert loads_mapping(dump_mapping(off)) == off
     assert "deletes" not in dump_mapping(loads_mapping(base))
+    assert not plain.recreate_deleted
+    again = loads_mapping(base + "    deletes: {recreate: true}\n")
+    assert again.entities[0].recreate_deleted and again.entities[0].delete_to_udm
+    assert loads_mapping(dump_mapping(again)) == again
+    assert "recreate: true" in dump_mapping(again)

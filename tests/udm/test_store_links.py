@@ -136,3 +136,18 @@ def test_unlink_many_removes_only_the_given_rows_of_that_table(accounts: UdmStor
     assert set(accounts.get_links("dynamics", "account", ["x0", "x1", "x2"])) == {"x1"}
     assert accounts.get_link("salesforce", "Account", "x0") is not None
     assert accounts.unlink_many("dynamics", "account", []) == 0
+
+
+def test_tombstones_remember_deleted_rows_per_synapse_table_and_record(accounts: UdmStore) -> None:
+    a, b = (accounts.upsert("account", {"name": n}).udm_id for n in ("A", "B"))
+    assert accounts.add_tombstones("dynamics", "account", "account", [(a, "x1"), (b, "x2")]) == 2
+    assert accounts.tombstoned("dynamics", "account", "account", [a, b, "other"]) == {a: "x1", b: "x2"}
+    assert (
+        accounts.tombstoned("salesforce", "account", "account", [a]) == {}
+    )  # another synapse deleted nothing
+    # Deleted again under a new external id (after a re-create): the tombstone is renewed, not duplicated.
+    assert accounts.add_tombstones("dynamics", "account", "account", [(a, "x3")]) == 1
+    assert accounts.tombstoned("dynamics", "account", "account", [a]) == {a: "x3"}
+    assert accounts.drop_tombstones("dynamics", "account", "account", [a, "other"]) == 1
+    assert accounts.tombstoned("dynamics", "account", "account", [a, b]) == {b: "x2"}
+    assert accounts.add_tombstones("dynamics", "account", "account", []) == 0

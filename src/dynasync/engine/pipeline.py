@@ -306,12 +306,19 @@ class ReadPipeline:
         if self.binding.mapping.delete_to_udm:
             deleted = tx.apply_deletes(self.binding.entity, syn, table, external_ids, run_id=self.ctx.run_id)
             self.counts.deleted += len(deleted)
-        linked = list(tx.get_links(syn, table, external_ids))
+        links = tx.get_links(syn, table, external_ids)
+        linked = list(links)
         # The external rows are gone: their links mean nothing any more, and no delete is sent back to them.
         tx.unlink_many(syn, table, linked)
+        if self.binding.writes and links:
+            # Should the UDM record live on (another synapse keeps it), the write-back must not create the
+            # row here again unless this mapping asks for that (deletes.recreate).
+            tx.add_tombstones(
+                syn, table, self.binding.entity, [(lk.udm_id, ext) for ext, lk in links.items()]
+            )
         for ext_id in linked:
             if not self.binding.mapping.delete_to_udm:
                 self.counts.skipped += 1
                 reason = "deleted in the source; UDM record kept and unlinked (deletes.to_udm is off)"
-                self.counts.issue("read", ext_id, reason)
+                self.counts.issue("read", ext_id, reason, kind="skipped")
         tx.release_quarantined(syn, table, list(external_ids))

@@ -18,7 +18,7 @@ class RecordIssue:
     direction: str  # "read" (source -> UDM) or "write" (UDM -> destination)
     record: str  # external id (read) or UDM id (write)
     reason: str
-    kind: str = "failed"  # "failed" or "pending" (waits for a parent record)
+    kind: str = "failed"  # "failed", "pending" (waits for a parent record) or "skipped" (by a setting)
 
 
 @dataclass(slots=True)

@@ -116,10 +116,22 @@ class WriteBack:
         syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
         links = tx.get_links_for_records(syn, entity, [r.id for r in page])
         targets = self._reference_links(tx, page)
+        unlinked = [r.id for r in page if r.id not in links and not r.deleted]
+        deleted_here = tx.tombstoned(syn, table, entity, unlinked) if unlinked else {}
+        recreated: list[str] = []
         planned: list[_Planned] = []
         self.in_sync = []
         for record in page:
             link = links.get(record.id)
+            if link is None and record.id in deleted_here:
+                if not self.binding.mapping.recreate_deleted:
+                    # This table deleted the row; another synapse kept the record alive. Not brought back.
+                    self.counts.skipped += 1
+                    reason = f"deleted in {syn} ({deleted_here[record.id]}); not created again (deletes.recreate is off)"
+                    self.counts.issue("write", record.id, reason, kind="skipped")
+                    self.in_sync.append(record.id)
+                    continue
+                recreated.append(record.id)
             if record.deleted:
                 if (
                     link is not None
@@ -199,6 +211,8 @@ class WriteBack:
                 if_match = link.external_version if self.ctx.options.use_if_match else None
                 op = WriteOp(WriteKind.UPDATE, table, values=values, id=link.external_id, if_match=if_match)
                 planned.append(_Planned(record, op, link.external_id, new_fp))
+        if recreated:
+            tx.drop_tombstones(syn, table, entity, recreated)
         return planned
 
     def _sendable(

@@ -53,6 +53,7 @@ class CompiledEntity:
         "delete_to_udm",
         "entity",
         "match_keys",
+        "recreate_deleted",
         "reference_targets",
         "select_columns",
         "table",
@@ -67,6 +68,7 @@ class CompiledEntity:
         self.match_keys = mapping.match_keys
         self.delete_to_udm = mapping.delete_to_udm
         self.delete_from_udm = mapping.delete_from_udm
+        self.recreate_deleted = mapping.recreate_deleted
         self.conflicts: Mapping[str, ConflictPolicy] = {
             m.field: m.conflict for m in mapping.fields if m.field
         }

@@ -146,7 +146,9 @@ class EntityMapping:
 
     ``match_keys`` are UDM field names tried in order to attach an incoming record to an existing UDM record.
     ``delete_to_udm`` (default on) lets a source delete mark the UDM record deleted; ``delete_from_udm``
-    (opt-in) lets a UDM delete delete the source row.
+    (opt-in) lets a UDM delete delete the source row. ``recreate_deleted`` (opt-in) lets the write-back create
+    again a row this source deleted while the UDM record lived on (kept alive by another synapse); by default
+    such a record is not written back to this source.
     """
 
     table: str
@@ -155,6 +157,7 @@ class EntityMapping:
     match_keys: tuple[str, ...] = ()
     delete_to_udm: bool = True
     delete_from_udm: bool = False
+    recreate_deleted: bool = False
     description: str = ""
     loc: Loc | None = dc_field(default=None, compare=False)
 

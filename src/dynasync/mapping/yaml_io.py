@@ -99,8 +99,11 @@ def _entity_doc(entity: EntityMapping) -> dict[str, Any]:
         doc["description"] = entity.description
     if entity.match_keys:
         doc["match_keys"] = list(entity.match_keys)
-    if not entity.delete_to_udm or entity.delete_from_udm:
-        doc["deletes"] = _FlowMap(to_udm=entity.delete_to_udm, from_udm=entity.delete_from_udm)
+    if not entity.delete_to_udm or entity.delete_from_udm or entity.recreate_deleted:
+        deletes = _FlowMap(to_udm=entity.delete_to_udm, from_udm=entity.delete_from_udm)
+        if entity.recreate_deleted:
+            deletes["recreate"] = True
+        doc["deletes"] = deletes
     doc["fields"] = [_field_doc(f) for f in entity.fields]
     return doc
 

@@ -53,10 +53,15 @@ class FieldModel(_Strict):
 
 
 class DeletesModel(_Strict):
-    """Delete propagation: source deletes reach the UDM by default; UDM deletes reach the source if opted in."""
+    """Delete propagation: source deletes reach the UDM by default; UDM deletes reach the source if opted in.
+
+    A row deleted in the source is created there again (while another synapse keeps the record) only with
+    ``recreate``.
+    """
 
     to_udm: bool = True
     from_udm: bool = False
+    recreate: bool = False
 
 
 class EntityModel(_Strict):
@@ -141,6 +146,7 @@ def _entity(
         match_keys=tuple(model.match_keys),
         delete_to_udm=model.deletes.to_udm,
         delete_from_udm=model.deletes.from_udm,
+        recreate_deleted=model.deletes.recreate,
         description=model.description,
         loc=_loc(path, positions),
     )

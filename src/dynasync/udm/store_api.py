@@ -15,6 +15,7 @@ from dynasync.udm import (
     store_records,
     store_schema,
     store_state,
+    store_tombstones,
 )
 from dynasync.udm.model import UdmEntity, UdmRecord
 from dynasync.udm.store_session import Session
@@ -235,6 +236,21 @@ class StoreOps(abc.ABC):
     def unlink_many(self, synapse: str, table: str, external_ids: Iterable[str]) -> int:
         """Remove the links of these external ids; return how many existed."""
         return self._write(store_links.unlink_many, synapse, table, list(external_ids))
+
+    # --- tombstones -------------------------------------------------------------------------------------
+    def add_tombstones(
+        self, synapse: str, table: str, entity: str, deleted: Iterable[tuple[str, str]]
+    ) -> int:
+        """Remember that ``synapse`` deleted these (udm_id, external id) rows of ``table``; return how many."""
+        return self._write(store_tombstones.add_tombstones, synapse, table, entity, list(deleted))
+
+    def tombstoned(self, synapse: str, table: str, entity: str, udm_ids: Iterable[str]) -> dict[str, str]:
+        """Return udm_id -> deleted external id for the given records ``synapse`` deleted from ``table``."""
+        return self._read(store_tombstones.tombstoned, synapse, table, entity, list(udm_ids))
+
+    def drop_tombstones(self, synapse: str, table: str, entity: str, udm_ids: Iterable[str]) -> int:
+        """Forget the tombstones of these records; return how many there were."""
+        return self._write(store_tombstones.drop_tombstones, synapse, table, entity, list(udm_ids))
 
     def mark_written(
         self,

@@ -71,6 +71,19 @@ links = sa.Table(
     sa.Index("ix_ds_links_udm", "entity", "udm_id"),
 )
 
+# A synapse deleted the row of a UDM record that lives on (another synapse still has it): the write-back does not
+# create the row there again unless that mapping opts in (deletes.recreate).
+tombstones = sa.Table(
+    "ds_tombstones",
+    metadata,
+    sa.Column("synapse", sa.String(200), primary_key=True),
+    sa.Column("ext_table", sa.String(200), primary_key=True),
+    sa.Column("entity", sa.String(200), primary_key=True),
+    sa.Column("udm_id", sa.String(36), primary_key=True),
+    sa.Column("ext_id", sa.String(200), nullable=False),
+    sa.Column("deleted_at", UtcDateTime, nullable=False),
+)
+
 sync_state = sa.Table(
     "ds_sync_state",
     metadata,

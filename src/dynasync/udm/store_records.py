@@ -172,8 +172,10 @@ def iter_changed(
 ) -> Iterator[UdmRecord]:
     """Stream records (deleted ones too) with ``udm_version > after_version``, ordered by version.
 
-    With ``destination``, skip records that synapse is already in sync with: those whose link to it has
-    ``synced_version >= udm_version`` (their latest change came from, or was written to, that destination).
+    With ``destination``, skip records whose link to that synapse has ``synced_version >= udm_version`` (their
+    latest change came from, or was written to, that destination). That is not proof the destination holds every
+    value: a read that changed some fields moves ``synced_version`` while a newer UDM value of a field the source
+    did not change still differs, which is why the engine's write-back compares fingerprints instead.
     """
     info = session.info(entity)
     tbl = info.table

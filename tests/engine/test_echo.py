@@ -134,3 +134,20 @@ def test_values_form_tells_a_changed_field_apart() -> None:
     stored = echo.decode(echo.encode_values({"name": "A", "revenue": Decimal("10.50"), "at": when, "n": 3}))
     now = echo.fingerprint({"name": "A", "revenue": Decimal("10.5"), "at": when, "n": 4})
     assert [k for k in now if stored[k] != now[k]] == ["n"]
+
+
+def test_values_changes_compares_and_merges_without_leaving_the_values_form() -> None:
+    when = dt.datetime(2025, 6, 22, 14, 31, 20, tzinfo=dt.UTC)
+    old = {"name": "A", "revenue": Decimal("10.50"), "at": when, "n": 3, "gone": "kept"}
+    state = echo.encode_values(old)
+    assert echo.values_changes(state, {"name": "A", "revenue": Decimal("10.5"), "at": when}) == ([], state, {})
+    new = {"name": "B", "revenue": Decimal("10.5"), "at": when, "n": 4}
+    found = echo.values_changes(state, new)
+    assert found is not None
+    names, text, held = found
+    assert names == ["name", "n"]
+    assert held == {"name": echo.field_hash("A"), "n": echo.field_hash(3)}  # what the source held before
+    assert text.startswith(echo.VALUES_FORM)
+    assert echo.decode(text) == echo.fingerprint({**old, **new})  # the field not read again is kept
+    assert echo.values_changes(echo.encode({"name": "x"}), new) is None  # a fingerprint: not values form
+    assert echo.values_changes("=not json", new) is None

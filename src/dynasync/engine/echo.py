@@ -197,6 +197,31 @@ def encode_values(values: Mapping[str, Any]) -> str:
     return VALUES_FORM + orjson.dumps(data, default=_tag, option=_VALUES_OPTIONS).decode()
 
 
+def values_changes(state: str, values: Mapping[str, Any]) -> tuple[list[str], str, Fingerprint] | None:
+    """Compare values read now with a values-form read state, without hashing every field.
+
+    Returns (fields that changed, the new read state, the fingerprint entries the state held for those fields), or
+    None when ``state`` is not a readable values form. Values compare in their encoded form, which is stricter
+    than :func:`canonical` (an int and an equal float differ): at worst a field counts as changed.
+    """
+    if not state.startswith(VALUES_FORM):
+        return None
+    try:
+        stored = orjson.loads(state[1:])
+        now = orjson.loads(encode_values(values)[1:])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(stored, dict):
+        return None
+    missing = object()
+    changed = [name for name, value in now.items() if stored.get(name, missing) != value]
+    if not changed:
+        return changed, state, {}
+    held = {name: _stored_hash(stored[name]) for name in changed if name in stored}
+    stored.update(now)  # fields the row no longer carries keep what was last read of them
+    return changed, VALUES_FORM + orjson.dumps(stored).decode(), held
+
+
 def _stored_hash(value: Any) -> str:
     """The fingerprint entry of a value read back from the values form (see :func:`encode_values`)."""
     if type(value) is dict:

@@ -67,6 +67,20 @@ def build_row(p: Prepared, link: Link | None, server_fields: frozenset[str]) -> 
             external_version=record.version,
             hash=echo.encode_values(p.values),
         )
+    state = link.last_read_hash
+    if state is not None and state != link.last_written_hash:
+        # Still in values form (made by a create, never written to since): compare values, keep the form.
+        found = echo.values_changes(state, p.values)
+        if found is not None:
+            names, text, held = found
+            return IncomingRow(
+                external_id=record.id,
+                values={name: p.values[name] for name in names},
+                modified_on=record.modified_on,
+                external_version=record.version,
+                hash=text,
+                synced=held or None,
+            )
     current = echo.fingerprint(p.values)
     base = echo.decode(link.last_read_hash)
     changed = {name: value for name, value in p.values.items() if base.get(name) != current[name]}

@@ -140,7 +140,11 @@ def test_values_changes_compares_and_merges_without_leaving_the_values_form() ->
     when = dt.datetime(2025, 6, 22, 14, 31, 20, tzinfo=dt.UTC)
     old = {"name": "A", "revenue": Decimal("10.50"), "at": when, "n": 3, "gone": "kept"}
     state = echo.encode_values(old)
-    assert echo.values_changes(state, {"name": "A", "revenue": Decimal("10.5"), "at": when}) == ([], state, {})
+    assert echo.values_changes(state, {"name": "A", "revenue": Decimal("10.5"), "at": when}) == (
+        [],
+        state,
+        {},
+    )
     new = {"name": "B", "revenue": Decimal("10.5"), "at": when, "n": 4}
     found = echo.values_changes(state, new)
     assert found is not None

@@ -3,8 +3,9 @@
 A page costs a fixed number of statements: one lookup of its links (joined with the linked records' versions),
 one load of the records that really changed, one match-key lookup for unlinked rows, then one bulk write per
 table. Rows that created nothing (echoes, unchanged re-deliveries) never load their record; new records are built
-straight as insert tuples (the *fast* creates) unless their external id occurs twice in the page, in which case
-the general, dict-based path keeps the later occurrence able to update them.
+straight as insert tuples (the *fast* creates, their field columns made while coercing: see store_fastrow) unless
+their external id occurs twice in the page, in which case the general, dict-based path keeps the later occurrence
+able to update them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dynasync.errors import StoreError
-from dynasync.udm import store_batch, store_bulk, store_log
+from dynasync.udm import store_batch, store_bulk, store_fastrow, store_log
 from dynasync.udm import store_codec as codec
 from dynasync.udm import store_tables as t
 from dynasync.udm.store_links import LinkState, page_link_states
@@ -42,58 +42,13 @@ _TIMES = store_batch.TIMES
 _Batch = store_batch.Batch
 _start = store_batch.start
 
-# Build new records as insert tuples when nothing else in the page can touch them. Tests switch it off to
-# check that both paths store the same records, links and log.
+# Coerce rows with the generated row code, and build new records as insert tuples when nothing else in the
+# page can touch them. Tests switch it off to check that both paths store the same records, links and log.
 FAST_CREATES = True
 
 
-_Prepared = tuple[dict[str, Any], dt.datetime, str]
-
-
-_CAPS: dict[int, tuple[t.EntityInfo, dict[str, int]]] = {}
-
-
-def _text_caps(info: t.EntityInfo) -> dict[str, int]:
-    """The entity's text fields and their length caps (computed once per entity definition)."""
-    hit = _CAPS.get(id(info))
-    if hit is not None and hit[0] is info:
-        return hit[1]
-    caps = {k: cap for k, f in info.entity.fields.items() if (cap := codec.text_cap(f)) is not None}
-    if len(_CAPS) > 256:
-        _CAPS.clear()
-    _CAPS[id(info)] = (info, caps)
-    return caps
-
-
-def _prepare(info: t.EntityInfo, now: dt.datetime, rows: Sequence[IncomingRow]) -> list[_Prepared | str]:
-    """Coerce each row's values and compute its hash once; a row that does not fit gives its error text."""
-    out: list[_Prepared | str] = []
-    coercers = info.coercers
-    caps = _text_caps(info)
-    coerce_row = codec.coerce_row
-    utc = dt.UTC
-    hash_canonical = codec.hash_canonical
-    for row in rows:
-        try:
-            values = coerce_row(row.values, coercers, caps)
-        except (KeyError, ValueError, TypeError, ArithmeticError):
-            # coerce_values names the failing field.
-            try:
-                values = coerce_values(info, row.values)
-            except StoreError as exc:
-                out.append(exc.message)
-                continue
-        when = row.modified_on
-        if when is None:
-            when = now
-        elif when.tzinfo is None:
-            out.append(f"modified_on of {row.external_id} is a naive datetime; it must be timezone-aware")
-            continue
-        elif when.tzinfo is not utc:
-            when = when.astimezone(utc)
-        digest = row.hash if row.hash is not None else hash_canonical(values)
-        out.append((values, when, digest))
-    return out
+_Prepared = store_fastrow.Prepared
+_SYSTEM_TAIL = list(t.SYSTEM_COLUMNS[1:])  # the system columns after the fields, in table order
 
 
 @dataclass
@@ -161,9 +116,18 @@ def _apply_page(
     batch = _start(session, entity, policy)
     batch.hash_value = hash_value
     info = batch.info
-    prepared = _prepare(info, batch.now, rows)
     ext_ids = [row.external_id for row in rows]
     states = page_link_states(session, synapse, table, info.table, ext_ids)
+    creator = _Creator(batch, synapse, table, run_id) if FAST_CREATES else None
+    # Rows not linked yet are likely creates: their insert columns are made while coercing.
+    prepared = store_fastrow.prepare(
+        info,
+        session.dialect,
+        batch.now,
+        rows,
+        states if creator is not None and creator.direct else None,
+        generated=FAST_CREATES,
+    )
     # Only linked rows that differ from what was last read or written need their record.
     changed = {
         state[0]
@@ -197,7 +161,6 @@ def _apply_page(
                 }
     if len(set(ext_ids)) != len(ext_ids):
         page.repeated = {x for x, n in collections.Counter(ext_ids).items() if n > 1}
-    creator = _Creator(batch, synapse, table, run_id) if FAST_CREATES else None
     result = ApplyResult()
     out = result.rows
     for i, (row, p) in enumerate(zip(rows, prepared, strict=True)):
@@ -238,11 +201,15 @@ class _Creator:
             if name in batch.info.fields
         ]
         self.now = self._driver_value(tbl, "udm_created_at", batch.now)
+        self.live = self._driver_value(tbl, "udm_deleted", False)
         self.template: dict[str, Any] = dict.fromkeys(names)
         self.template.update(
-            udm_deleted=False, udm_created_at=self.now, udm_updated_at=self.now, udm_source=synapse
+            udm_deleted=self.live, udm_created_at=self.now, udm_updated_at=self.now, udm_source=synapse
         )
         self.getter = operator.itemgetter(*names)
+        # Prepared rows carry their field columns in table order when the table has the standard layout.
+        code = store_fastrow.row_code(batch.info, session.dialect)
+        self.direct = names == ["udm_id", *code.columns, *_SYSTEM_TAIL]
         self.entity = batch.info.entity.name
         self.link_now = self._driver_value(L, "created_at", batch.now)
         self.log_now = self._driver_value(t.log, "at", batch.now)
@@ -253,21 +220,27 @@ class _Creator:
         return value
 
     def create(self, row: IncomingRow, prepared: _Prepared) -> RowOutcome:
-        values, when, digest = prepared
+        values, when, digest, columns = prepared
         batch = self.batch
         udm_id = batch.new_id()
         batch.version += 1
         version = batch.version
-        data = self.template.copy()
-        data.update(values)
-        for name, conv in self.converters:
-            value = data[name]
-            if value is not None:
-                data[name] = conv(value)
-        data["udm_id"] = udm_id
-        data["udm_version"] = version
-        data["udm_field_times"] = codec.created_times(when)
-        batch.created.append(self.getter(data))
+        if columns is not None and self.direct:
+            now = self.now
+            batch.created.append(
+                (udm_id, *columns, self.live, now, now, version, self.synapse, codec.created_times(when))
+            )
+        else:
+            data = self.template.copy()
+            data.update(values)
+            for name, conv in self.converters:
+                value = data[name]
+                if value is not None:
+                    data[name] = conv(value)
+            data["udm_id"] = udm_id
+            data["udm_version"] = version
+            data["udm_field_times"] = codec.created_times(when)
+            batch.created.append(self.getter(data))
         ext_id = row.external_id
         now = self.link_now
         batch.link_rows.append(
@@ -331,7 +304,7 @@ def _record(batch: store_batch.Batch, page: _Page, udm_id: str) -> dict[str, Any
 def _apply_one(
     batch: store_batch.Batch, page: _Page, index: int, row: IncomingRow, item: _Prepared
 ) -> RowOutcome:
-    values, when, digest = item
+    values, when, digest, _columns = item
     ext_id = row.external_id
     lk = batch.links.get(ext_id)  # changed or made earlier in this page
     state = page.states.get(ext_id)  # as stored

@@ -27,20 +27,32 @@ Converter = Callable[[Any], Any]
 SQLITE_IN_CHUNK = 5000 if sqlite3.sqlite_version_info >= (3, 32) else CHUNK
 
 
+SQLITE_DATETIME_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+"""The text SQLAlchemy's SQLite DATETIME type writes (``isoformat(" ", "microseconds")``, formatted faster)."""
+
+
+def sqlite_datetime_text(value: dt.datetime) -> str:
+    """Return the text SQLAlchemy's SQLite DATETIME type writes for an aware datetime: its UTC wall time.
+
+    Both write paths use it, so that rows read back alike. Generated row code inlines its first branch.
+    """
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return SQLITE_DATETIME_TEXT % (
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond
+    )  # fmt: skip
+
+
 def _sqlite_datetime() -> Converter:
-    # The same text SQLAlchemy's SQLite DATETIME type writes, so both paths read back alike. Rows of a page
-    # share a few timestamp objects (the page's "now"), so each distinct object is formatted once per call.
+    # Rows of a page share a few timestamp objects (the page's "now"), so each distinct object is formatted
+    # once per call.
     memo: dict[int, tuple[dt.datetime, str]] = {}
-    utc = dt.UTC
 
     def convert(value: dt.datetime) -> str:
         hit = memo.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        if value.tzinfo is utc:  # canonical values: the UTC wall time is the text before the offset
-            text = value.isoformat(" ", "microseconds")[:26]
-        else:
-            text = value.astimezone(utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+        text = sqlite_datetime_text(value)
         memo[id(value)] = (value, text)
         return text
 
@@ -55,18 +67,45 @@ def _sqlite_float() -> Converter:
     return float
 
 
-def _converter_factory(column: sa.Column[Any], dialect: str) -> Callable[[], Converter] | None:
+def _sqlite_int() -> Converter:
+    return int
+
+
+# (what makes the conversion, the types a value already in the driver's form has)
+_Factory = tuple[Callable[[], Converter], tuple[type[Any], ...]]
+_TEXT_OR_FLOAT = (str, float)
+
+
+def _converter_factory(column: sa.Column[Any], dialect: str) -> _Factory | None:
     """Return what makes the conversion a column's values need before the driver sees them (None: none)."""
     if dialect != "sqlite":
         return None  # psycopg adapts aware datetimes, Decimal, date and bool natively
     type_ = column.type
     if isinstance(type_, UtcDateTime):
-        return _sqlite_datetime
+        return _sqlite_datetime, _TEXT_OR_FLOAT
     if isinstance(type_, UdmDecimal):
-        return _sqlite_float
+        return _sqlite_float, _TEXT_OR_FLOAT
     if isinstance(type_, sa.Date):
-        return _sqlite_date
+        return _sqlite_date, _TEXT_OR_FLOAT
+    if isinstance(type_, sa.Boolean):
+        # sqlite3 binds a bool as the integer it is, but only after looking for an adapter (several times the
+        # cost of binding an int); the stored value is the same 0 or 1.
+        return _sqlite_int, (int,)
     return None
+
+
+def plain_converter(column: sa.Column[Any], dialect: str) -> Converter | None:
+    """Return the conversion a column's values need before the driver sees them, without a memo (None: none).
+
+    It gives the same results as the converters of :func:`driver_converters`; generated row code binds it once
+    per entity definition, so it must hold no state.
+    """
+    found = _converter_factory(column, dialect)
+    if found is None:
+        return None
+    if found[0] is _sqlite_datetime:
+        return sqlite_datetime_text
+    return found[0]()
 
 
 def _pg_type(type_: Any) -> str | None:
@@ -98,12 +137,12 @@ class _Plan:
     quoted_table: str
     quoted_names: tuple[str, ...]
     insert_sql: str
-    factories: tuple[tuple[int, Callable[[], Converter]], ...]
+    factories: tuple[tuple[int, _Factory], ...]
     pg_types: tuple[str, ...] | None
 
-    def converters(self) -> list[tuple[int, Converter]]:
-        """Fresh converters (their memo lives for one call)."""
-        return [(i, make()) for i, make in self.factories]
+    def converters(self) -> list[tuple[int, Converter, tuple[type[Any], ...]]]:
+        """Fresh converters (their memo lives for one call), each with the types that need no conversion."""
+        return [(i, make(), done) for i, (make, done) in self.factories]
 
 
 _PLANS: dict[tuple[int, str, tuple[str, ...]], _Plan] = {}
@@ -140,18 +179,17 @@ def _plan(session: Session, table: sa.Table, names: Sequence[str]) -> _Plan:
 
 
 def _convert(
-    rows: Iterable[Sequence[Any]], converting: Sequence[tuple[int, Converter]]
+    rows: Iterable[Sequence[Any]], converting: Sequence[tuple[int, Converter, tuple[type[Any], ...]]]
 ) -> list[Sequence[Any]]:
-    # A value already in the driver's form (text for dates and datetimes, float for decimals) passes as is:
-    # callers may build rows that way themselves, and such rows are then passed on without a copy.
+    # A value already in the driver's form (text for dates and datetimes, float for decimals, int for flags)
+    # passes as is: callers may build rows that way themselves, and such rows are then passed on without a copy.
     if not converting:
         return rows if isinstance(rows, list) else list(rows)
     out: list[Sequence[Any]] = []
     append = out.append
-    done = (str, float)
     for row in rows:
         values: list[Any] | None = None
-        for i, conv in converting:
+        for i, conv, done in converting:
             value = row[i]
             if value is not None and type(value) not in done:
                 if values is None:
@@ -179,7 +217,7 @@ def insert_tuples(
 
 def driver_converters(session: Session, table: sa.Table, names: Sequence[str]) -> list[tuple[str, Converter]]:
     """Return (column, conversion) for the columns whose values the driver cannot take as they are."""
-    return [(names[i], conv) for i, conv in _plan(session, table, names).converters()]
+    return [(names[i], conv) for i, conv, _done in _plan(session, table, names).converters()]
 
 
 def insert_rows(

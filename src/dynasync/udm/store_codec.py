@@ -17,9 +17,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from dynasync.udm.model import FieldType, UdmField
 
 DEFAULT_STRING_LENGTH = 4000
-_DECIMAL_STEP = decimal.Decimal("1e-10")
-_DECIMAL_LIMIT = decimal.Decimal("1e28")  # NUMERIC(38,10) keeps 28 digits before the point
-_DECIMAL_CONTEXT = decimal.Context(prec=40)  # the default 28 digits cannot quantise NUMERIC(38,10) values
+DECIMAL_STEP = decimal.Decimal("1e-10")
+DECIMAL_LIMIT = decimal.Decimal("1e28")  # NUMERIC(38,10) keeps 28 digits before the point
+DECIMAL_CONTEXT = decimal.Context(prec=40)  # the default 28 digits cannot quantise NUMERIC(38,10) values
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -72,7 +72,7 @@ class UdmDecimal(TypeDecorator[decimal.Decimal]):
             return None
         if isinstance(value, float):
             value = decimal.Decimal(repr(value))
-        return decimal.Decimal(value).quantize(_DECIMAL_STEP, context=_DECIMAL_CONTEXT)
+        return decimal.Decimal(value).quantize(DECIMAL_STEP, context=DECIMAL_CONTEXT)
 
 
 def column_type(field: UdmField) -> TypeEngine[Any]:
@@ -155,12 +155,12 @@ def _decimal(sqlite: bool) -> Coercer:
                 value = decimal.Decimal(str(value).strip() if isinstance(value, str) else value)
             except (decimal.InvalidOperation, TypeError) as exc:
                 raise ValueError(f"{value!r} is not a decimal number") from exc
-        if not value.is_finite() or abs(value) >= _DECIMAL_LIMIT:
+        if not value.is_finite() or abs(value) >= DECIMAL_LIMIT:
             raise ValueError(f"{value} does not fit NUMERIC(38,10)")
         if sqlite:
             # SQLite keeps REAL; canonicalise the same way reads do so that diffs and hashes stay stable.
             value = decimal.Decimal(repr(float(value)))
-        return value.quantize(_DECIMAL_STEP, context=_DECIMAL_CONTEXT)
+        return value.quantize(DECIMAL_STEP, context=DECIMAL_CONTEXT)
 
     return coerce
 
@@ -239,6 +239,15 @@ def text_cap(field: UdmField) -> int | None:
     return None
 
 
+def integer_bounds(field: UdmField) -> tuple[int, int] | None:
+    """Return the (lowest, highest) value of an integer field (None: not an integer field)."""
+    if field.type is FieldType.INTEGER:
+        return _INT32
+    if field.type is FieldType.BIGINT:
+        return _INT64
+    return None
+
+
 def coerce_row(
     values: Mapping[str, Any], coercers: Mapping[str, Coercer], caps: Mapping[str, int]
 ) -> dict[str, Any]:
@@ -310,8 +319,9 @@ def _general_coercer(field: UdmField, dialect_name: str) -> Coercer:
 def _with_fast_path(field: UdmField, inner: Coercer, dialect_name: str) -> Coercer:
     """Wrap ``inner`` so that None and the value shapes most pages carry skip the general checks."""
     t = field.type
-    if t in (FieldType.INTEGER, FieldType.BIGINT):
-        low, high = _INT32 if t is FieldType.INTEGER else _INT64
+    bounds = integer_bounds(field)
+    if bounds is not None:
+        low, high = bounds
 
         def coerce_int(value: Any) -> Any:
             if type(value) is int and low <= value <= high:
@@ -321,9 +331,9 @@ def _with_fast_path(field: UdmField, inner: Coercer, dialect_name: str) -> Coerc
         return coerce_int
     if t is FieldType.DECIMAL:
         sqlite = dialect_name == "sqlite"
-        quantize = _DECIMAL_CONTEXT.quantize
-        limit = _DECIMAL_LIMIT
-        step = _DECIMAL_STEP
+        quantize = DECIMAL_CONTEXT.quantize
+        limit = DECIMAL_LIMIT
+        step = DECIMAL_STEP
         decimal_type = decimal.Decimal
 
         def coerce_decimal(value: Any) -> Any:

@@ -324,3 +324,19 @@ def test_plain_sql_link_reads_equal_the_typed_ones(store: UdmStore, clock: Froze
     x3 = typed["x3"]
     assert x3 is not None and x3.updated_at == T0 + dt.timedelta(seconds=1.5)  # the clock started at T0
     assert x3.created_at is not None and x3.created_at.tzinfo is dt.UTC
+
+
+def test_text_with_a_nul_character_fails_only_its_row(store: UdmStore) -> None:
+    # PostgreSQL text cannot hold NUL: the row is refused with the reason, the rest of the page is applied.
+    # SQLite keeps such text as it is.
+    store.ensure_entity(account_entity())
+    rows = [IncomingRow("x1", {"name": "bad\x00name"}), IncomingRow("x2", {"name": "fine"})]
+    result = store.apply_upserts("account", "dynamics", "account", rows)
+    by_id = {r.external_id: r for r in result.rows}
+    assert by_id["x2"].action == "created"
+    if store.engine.dialect.name == "postgresql":
+        assert by_id["x1"].action == "failed" and "NUL character" in (by_id["x1"].error or "")
+    else:
+        assert by_id["x1"].action == "created"
+        record = store.get("account", by_id["x1"].udm_id)
+        assert record is not None and record.values["name"] == "bad\x00name"

@@ -227,8 +227,13 @@ def _uuid(value: Any) -> Any:
     raise ValueError(f"expected a UUID, got {type(value).__name__}")
 
 
-def text_cap(field: UdmField) -> int | None:
-    """Return the length up to which a ``str`` value of this field is already canonical (None: never as is)."""
+def text_cap(field: UdmField, dialect_name: str = "sqlite") -> int | None:
+    """Return the length up to which a ``str`` value of this field is already canonical (None: never as is).
+
+    None on PostgreSQL: its text cannot hold a NUL character, so every text value is checked for one.
+    """
+    if dialect_name == "postgresql":
+        return None
     t = field.type
     if t is FieldType.STRING:
         return field.max_length or DEFAULT_STRING_LENGTH
@@ -271,7 +276,7 @@ def coercer(field: UdmField, dialect_name: str) -> Coercer:
     The function raises ValueError for values the field cannot hold; None always passes through.
     """
     inner = _general_coercer(field, dialect_name)
-    cap = text_cap(field)
+    cap = text_cap(field, dialect_name)
     if cap is not None:
 
         def coerce_text(value: Any) -> Any:
@@ -313,7 +318,23 @@ def _general_coercer(field: UdmField, dialect_name: str) -> Coercer:
         inner = _uuid
     else:  # pragma: no cover - FieldType is closed
         raise ValueError(f"unsupported UDM field type {t!r}")
+    if dialect_name == "postgresql" and t in _TEXT_TYPES:
+        return _nul_free(inner)
     return inner
+
+
+_TEXT_TYPES = (FieldType.STRING, FieldType.TEXT, FieldType.CHOICE, FieldType.REFERENCE, FieldType.MULTICHOICE)
+
+
+def _nul_free(inner: Coercer) -> Coercer:
+    def coerce(value: Any) -> Any:
+        value = inner(value)
+        if "\x00" in value:
+            # Refused here, so the one record fails with this reason instead of the database failing the page.
+            raise ValueError("text contains a NUL character (\\x00), which PostgreSQL cannot store")
+        return value
+
+    return coerce
 
 
 def _with_fast_path(field: UdmField, inner: Coercer, dialect_name: str) -> Coercer:
@@ -368,7 +389,7 @@ def _with_fast_path(field: UdmField, inner: Coercer, dialect_name: str) -> Coerc
             return None if value is None else inner(value)
 
         return coerce_datetime
-    if t is FieldType.MULTICHOICE:
+    if t is FieldType.MULTICHOICE and dialect_name != "postgresql":  # PostgreSQL: checked for NUL
 
         def coerce_multichoice(value: Any) -> Any:
             if type(value) is str and ";" not in value:  # one choice (or none): already canonical

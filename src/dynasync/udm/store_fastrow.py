@@ -135,7 +135,7 @@ def _field_lines(i: int, field: UdmField, conv: Any, sqlite: bool, space: dict[s
             # The driver takes float(canonical): the float itself unless quantising changed the value.
             fast += [f"        d{i} = f if {v} == r else float({v})"]
         return fast + general
-    cap = codec.text_cap(field)
+    cap = codec.text_cap(field, "sqlite" if sqlite else "postgresql")
     bounds = codec.integer_bounds(field)
     if cap is not None:
         check = f"type({v}) is not str" + (f" or len({v}) > {cap}" if cap < 2**62 else "")
@@ -146,7 +146,7 @@ def _field_lines(i: int, field: UdmField, conv: Any, sqlite: bool, space: dict[s
         check = f"type({v}) is not t{i}"
     elif kind is FieldType.DATETIME:
         check = f"type({v}) is not datetime or {v}.tzinfo is not UTC"
-    elif kind is FieldType.MULTICHOICE:
+    elif kind is FieldType.MULTICHOICE and sqlite:
         check = f"type({v}) is not str or ';' in {v}"  # one choice (or none) is already canonical
     else:
         check = "True"
@@ -177,12 +177,12 @@ Prepared = tuple[dict[str, Any], dt.datetime, str, tuple[Any, ...] | None]
 _CAPS: dict[int, tuple[t.EntityInfo, dict[str, int]]] = {}
 
 
-def _text_caps(info: t.EntityInfo) -> dict[str, int]:
+def _text_caps(info: t.EntityInfo, dialect: str) -> dict[str, int]:
     """The entity's text fields and their length caps (computed once per entity definition)."""
     hit = _CAPS.get(id(info))
     if hit is not None and hit[0] is info:
         return hit[1]
-    caps = {k: cap for k, f in info.entity.fields.items() if (cap := codec.text_cap(f)) is not None}
+    caps = {k: cap for k, f in info.entity.fields.items() if (cap := codec.text_cap(f, dialect)) is not None}
     if len(_CAPS) > 256:
         _CAPS.clear()
     _CAPS[id(info)] = (info, caps)
@@ -208,7 +208,7 @@ def prepare(
     code = row_code(info, dialect)
     by_shape = (code.coercers, code.builders)
     coercers = info.coercers
-    caps = _text_caps(info)
+    caps = _text_caps(info, dialect)
     coerce_row = codec.coerce_row
     utc = dt.UTC
     hash_canonical = codec.hash_canonical

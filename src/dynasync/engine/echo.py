@@ -168,8 +168,9 @@ def encode(fp: Mapping[str, str]) -> str:
 
 
 # A link's read state in *values form*: the values themselves as JSON, with a value JSON has no type for kept as
-# its canonical text ({"$c": text}). Hashing them is put off until the row is read again: a full load creates
-# every link this way at the cost of one JSON encoding, where per-field hashing cost several times more.
+# its canonical text ({"$c": text}). A full load creates every link this way at the cost of one JSON encoding,
+# where per-field hashing cost several times more; later reads compare values (values_changes), and only a
+# fingerprint wanted whole (decode) hashes them.
 # (Synapses hand out text, numbers, flags, decimals, datetimes, dates, tuples and lookup references; orjson
 # would write a UUID or an Enum as plain JSON, so such a value would only compare by its JSON form.)
 VALUES_FORM = "="
@@ -180,12 +181,8 @@ _VALUES_OPTIONS = (
 
 
 def _tag(value: Any) -> Any:
-    kind = type(value)
-    if kind is dt.datetime and value.tzinfo is _UTC and not value.microsecond:
-        return {_CANONICAL_KEY: "t:" + value.isoformat()}  # what synapses hand out: canonical() as is
-    if kind is decimal.Decimal:
-        return {_CANONICAL_KEY: _number_text(value)}
-    return {_CANONICAL_KEY: canonical(value)}
+    to_text = _TEXT.get(type(value))
+    return {_CANONICAL_KEY: to_text(value) if to_text is not None else canonical(value)}
 
 
 def encode_values(values: Mapping[str, Any]) -> str:
@@ -224,20 +221,16 @@ def values_changes(state: str, values: Mapping[str, Any]) -> tuple[list[str], st
 
 def _stored_hash(value: Any) -> str:
     """The fingerprint entry of a value read back from the values form (see :func:`encode_values`)."""
-    if type(value) is dict:
-        text = value.get(_CANONICAL_KEY)
-        if len(value) == 1 and type(text) is str:
-            return _text_hash(text)
-    elif type(value) is list:
-        # A multi-select: canonical() sorts its items' texts, so each item is restored the same way first.
-        items = sorted(_stored_text(item) for item in value)
-        return _text_hash("m:" + ",".join(items)) if items else _EMPTY_HASH
-    return field_hash(value)
+    return _text_hash(_stored_text(value))
 
 
 def _stored_text(value: Any) -> str:
-    if type(value) is dict and len(value) == 1 and type(value.get(_CANONICAL_KEY)) is str:
-        return str(value[_CANONICAL_KEY])
+    """The canonical text of a value read back from the values form."""
+    if type(value) is dict and len(value) == 1 and type(text := value.get(_CANONICAL_KEY)) is str:
+        return text
+    if type(value) is list:
+        # A multi-select: canonical() sorts its items' texts, so each item is restored the same way first.
+        return "m:" + ",".join(sorted(_stored_text(item) for item in value)) if value else "~"
     return canonical(value)
 
 

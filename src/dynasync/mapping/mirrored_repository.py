@@ -141,12 +141,7 @@ class MirroredMappingRepository:
                 return None
             entry = next(h for h in self.files.history() if h.version == row.version)
             path = Path(entry.path)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise MappingError(
-                    f"cannot read published mapping {path}: {exc.strerror}", location=str(path)
-                ) from None
+            text = _read_snapshot(path)
             if checksum(text) != row.checksum:
                 raise self._disagreement(
                     repo, row, path, checksum(text), "its file was edited after publishing"
@@ -204,12 +199,7 @@ class MirroredMappingRepository:
         """Copy the files' published history into a store that has none for this synapse."""
         for entry in entries:
             path = Path(entry.path)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise MappingError(
-                    f"cannot read published mapping {path}: {exc.strerror}", location=str(path)
-                ) from None
+            text = _read_snapshot(path)
             if checksum(text) != entry.checksum:
                 raise MappingError(
                     f"published mapping {path} was changed after publishing; it is not copied into the UDM "
@@ -233,6 +223,16 @@ class MirroredMappingRepository:
 
     def __repr__(self) -> str:
         return f"MirroredMappingRepository({str(self.files.root)!r}, {self.synapse!r})"
+
+
+def _read_snapshot(path: Path) -> str:
+    """The text of a published snapshot file; MappingError naming the file when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(
+            f"cannot read published mapping {path}: {exc.strerror}", location=str(path)
+        ) from None
 
 
 def _label(repo: StoreMappingRepository) -> str:

@@ -18,17 +18,16 @@ from dynasync.udm.store_session import Session
 
 def to_record(info: t.EntityInfo, row: Mapping[Any, Any]) -> UdmRecord:
     """Turn a table row (mapping by column) into a :class:`UdmRecord` with the entity's current fields."""
+    values = {name: row[name] for name in info.entity.fields}
     return UdmRecord(
         entity=info.entity.name,
         id=row["udm_id"],
-        values={name: row[name] for name in info.entity.fields},
+        values=values,
         deleted=bool(row["udm_deleted"]),
         version=int(row["udm_version"]),
         created_at=row["udm_created_at"],
         updated_at=row["udm_updated_at"],
-        field_updated_at=codec.field_times(
-            codec.decode_times(row["udm_field_times"]), {name: row[name] for name in info.entity.fields}
-        ),
+        field_updated_at=codec.field_times(codec.decode_times(row["udm_field_times"]), values),
     )
 
 

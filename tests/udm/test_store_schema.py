@@ -6,15 +6,18 @@ import datetime as dt
 import decimal
 import uuid
 from collections.abc import Callable
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
 
+from db_targets import Target
+from dynasync.clock import FrozenClock
 from dynasync.errors import StoreError
 from dynasync.udm import migrations
 from dynasync.udm import store_tables as t
 from dynasync.udm.model import FieldType, UdmEntity, UdmField
-from dynasync.udm.store import IncomingRow, UdmStore
+from dynasync.udm.store import IncomingRow, UdmStore, open_store
 
 from .conftest import account_entity, contact_entity
 
@@ -202,3 +205,54 @@ def test_schema_newer_than_the_code_is_refused(store: UdmStore, opener: Callable
         )
     with pytest.raises(StoreError, match="newer than this dynasync"):
         opener()
+
+
+def test_migration_4_rekeys_links_and_log_keeping_every_row(target: Target, clock: FrozenClock) -> None:
+    """A store made by version 3 (links and log in use) upgrades to lean indexes with nothing lost."""
+    engine = target.engine()
+    with engine.begin() as conn:
+        v3 = [m for m in migrations.MIGRATIONS if int(m.VERSION) <= 3]
+        with mock.patch.object(migrations, "MIGRATIONS", tuple(v3)):
+            assert migrations.migrate(conn, clock.now()) == [1, 2, 3]
+    with engine.begin() as conn:
+        now = clock.now().replace(tzinfo=None) if target.kind == "sqlite" else clock.now()
+        for i in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ds_links (synapse, ext_table, ext_id, entity, udm_id, last_read_hash, "
+                    "external_version, synced_version, created_at, updated_at) "
+                    "VALUES ('crm', 'account', :ext, 'Account', :udm, :state, '7', 3, :now, :now)"
+                ),
+                {"ext": f"ext-{i}", "udm": f"udm-{i}", "state": f'={{"n":{i}}}', "now": now},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ds_log (run_id, at, direction, synapse, ext_table, ext_id, entity, udm_id, action, "
+                    "fields) VALUES ('r', :now, 'in', 'crm', 'account', :ext, 'Account', :udm, 'created', '{}')"
+                ),
+                {"ext": f"ext-{i}", "udm": f"udm-{i}", "now": now},
+            )
+    engine.dispose()
+    store = open_store(target.url, schema=target.schema, clock=clock)
+    try:
+        assert store.schema_version() == migrations.latest_version()
+        links = store.links_for_record("Account", "udm-1")
+        assert [(lk.synapse, lk.external_id, lk.last_read_hash, lk.synced_version) for lk in links] == [
+            ("crm", "ext-1", '={"n":1}', 3)
+        ]
+        assert store.get_link("crm", "account", "ext-2") is not None
+        events = store.search_log(external_id="ext-0")
+        assert [(e.udm_id, e.action) for e in events] == [("udm-0", "created")]
+        inspector = sa.inspect(store.engine)
+        assert "ix_ds_links_udm" not in {ix["name"] for ix in inspector.get_indexes("ds_links")}
+        unique = inspector.get_unique_constraints("ds_links")
+        assert [u["column_names"] for u in unique] == [["entity", "udm_id", "synapse"]]
+        external = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("ds_log")}[
+            "ix_ds_log_external"
+        ]
+        assert external == ["ext_id", "id"]
+        # The rebuilt key still refuses a second link of one record to the same synapse.
+        with pytest.raises(StoreError):
+            store.link("crm", "account", "ext-other", "Account", "udm-1")
+    finally:
+        store.close()

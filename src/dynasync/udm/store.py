@@ -25,6 +25,7 @@ from dynasync.clock import Clock, SystemClock
 from dynasync.errors import StoreError
 from dynasync.udm import migrations
 from dynasync.udm.store_api import StoreOps
+from dynasync.udm.store_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from dynasync.udm.store_session import Session, StoreCore
 from dynasync.udm.store_types import (
     ApplyResult,
@@ -68,6 +69,9 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Page cache per SQLite connection (KiB): a full load inserts into several indexes keyed by random external ids,
+# which miss the default 2 MiB cache on every row once the tables grow.
+SQLITE_CACHE_KIB = 32_768
 
 
 class StoreTx(StoreOps):
@@ -101,9 +105,10 @@ class StoreTx(StoreOps):
 class UdmStore(StoreOps):
     """The UDM store. Each operation called on the store itself runs in its own short transaction."""
 
-    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+    def __init__(self, engine: sa.Engine, clock: Clock, checkpointer: WalCheckpointer | None = None) -> None:
         self._core = StoreCore(engine=engine, clock=clock)
         self._closed = False
+        self._checkpointer = checkpointer
 
     @property
     def engine(self) -> sa.Engine:
@@ -146,6 +151,8 @@ class UdmStore(StoreOps):
                 trans.commit()
             except sa.exc.SQLAlchemyError as exc:
                 raise StoreError(f"the UDM store could not commit: {exc}") from exc
+            if write and self._checkpointer is not None:
+                self._checkpointer.notify()
             if session.pending:
                 with self._core.lock:
                     self._core.entities.update(session.pending)
@@ -174,6 +181,8 @@ class UdmStore(StoreOps):
         """Dispose of all connections; the store cannot be used afterwards."""
         if not self._closed:
             self._closed = True
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             self._core.engine.dispose()
 
     def __enter__(self) -> UdmStore:
@@ -208,6 +217,9 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # The store's checkpoint thread (store_checkpoint) copies the WAL back; this is only its backstop.
+            cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
@@ -258,10 +270,15 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"invalid UDM store URL: {exc}") from exc
     backend = parsed.get_backend_name()
+    checkpointer: WalCheckpointer | None = None
     if backend == "sqlite":
         if schema is not None:
             raise StoreError("schema= is only supported on PostgreSQL UDM stores")
         engine = _sqlite_engine(parsed)
+        if parsed.database not in (None, "", ":memory:"):
+            checkpointer = WalCheckpointer(
+                os.path.abspath(parsed.database), busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS
+            )
     elif backend == "postgresql":
         engine = _postgres_engine(parsed, schema)
     else:
@@ -269,11 +286,11 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
             f"unsupported UDM store database {backend!r}",
             remedy="Use sqlite:///path/to/udm.db or postgresql+psycopg://user@host/db.",
         )
-    store = UdmStore(engine, clock or SystemClock())
+    store = UdmStore(engine, clock or SystemClock(), checkpointer)
     try:
         with store.transaction() as tx:
             migrations.migrate(tx.connection, store._core.clock.now())
     except BaseException:
-        engine.dispose()
+        store.close()
         raise
     return store

@@ -67,8 +67,8 @@ links = sa.Table(
     sa.Column("synced_version", sa.BigInteger),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
-    sa.UniqueConstraint("synapse", "entity", "udm_id", name="uq_ds_links_record"),
-    sa.Index("ix_ds_links_udm", "entity", "udm_id"),
+    # One link per record and synapse; led by (entity, udm_id) it also finds all links of a record.
+    sa.UniqueConstraint("entity", "udm_id", "synapse", name="uq_ds_links_record"),
 )
 
 # A synapse deleted the row of a UDM record that lives on (another synapse still has it): the write-back does not
@@ -125,7 +125,7 @@ log = sa.Table(
     sa.Column("outcome", sa.Text),
     sa.Column("fields", sa.Text, nullable=False),
     sa.Index("ix_ds_log_record", "entity", "udm_id", "id"),
-    sa.Index("ix_ds_log_external", "synapse", "ext_id", "id"),
+    sa.Index("ix_ds_log_external", "ext_id", "id"),
     sa.Index("ix_ds_log_run", "run_id", "id"),
 )
 

@@ -7,10 +7,10 @@ from types import ModuleType
 
 import sqlalchemy as sa
 
-from dynasync.udm.migrations import m0001_initial, m0002_mappings, m0003_tombstones
+from dynasync.udm.migrations import m0001_initial, m0002_mappings, m0003_tombstones, m0004_lean_indexes
 
 # Explicit order; a new migration is a new module m000N_<name>.py with VERSION, NAME and upgrade(conn).
-MIGRATIONS: tuple[ModuleType, ...] = (m0001_initial, m0002_mappings, m0003_tombstones)
+MIGRATIONS: tuple[ModuleType, ...] = (m0001_initial, m0002_mappings, m0003_tombstones, m0004_lean_indexes)
 
 _version_table = sa.Table(
     "ds_schema_version",

@@ -333,3 +333,27 @@ def test_write_back_never_clears_a_reference_that_waits_on_the_read_side(world: 
     world.sync()
     assert world.udm("Contact")[contact_id]["account"] == world.link_of("account", "a-1")
     assert world.sync().writes == 0
+
+
+def test_record_with_text_that_is_not_valid_unicode_is_held_with_the_reason(world: World) -> None:
+    _account(world, "a-1", "Good")
+    _account(
+        world, "a-2", "Bad \ud83d name"
+    )  # half of a surrogate pair: neither JSON nor a database holds it
+    _account(world, "a-3", "Also good")
+    report = world.sync()
+    counts = report.entities["Account"].synapses["dyn"]
+    assert counts.created == 2 and counts.failed == 1
+    assert counts.issues[0].record == "a-2"
+    [held] = world.store.list_quarantined()
+    assert held.external_id == "a-2" and "unpaired surrogate" in held.error and held.payload is None
+    # Fixed in the source: the change brings the record in and releases it.
+    world.fake.update("account", "a-2", {"name": "Bad \U0001f600 name"})
+    report = world.sync()
+    assert report.entities["Account"].synapses["dyn"].failed == 0
+    assert world.store.list_quarantined() == []
+    assert sorted(r["name"] for r in world.udm("Account").values()) == [
+        "Also good",
+        "Bad \U0001f600 name",
+        "Good",
+    ]

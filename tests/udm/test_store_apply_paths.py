@@ -340,3 +340,18 @@ def test_text_with_a_nul_character_fails_only_its_row(store: UdmStore) -> None:
         assert by_id["x1"].action == "created"
         record = store.get("account", by_id["x1"].udm_id)
         assert record is not None and record.values["name"] == "bad\x00name"
+
+
+def test_text_with_an_unpaired_surrogate_fails_only_its_row(store: UdmStore) -> None:
+    # No database and no JSON can hold it: the row is refused naming the field, the rest of the page is applied.
+    store.ensure_entity(account_entity())
+    rows = [
+        IncomingRow("x1", {"name": "bad\ud800name", "accountnumber": "A1"}),
+        IncomingRow("x2", {"name": "fine é"}),
+    ]
+    result = store.apply_upserts("account", "dynamics", "account", rows)
+    by_id = {r.external_id: r for r in result.rows}
+    assert by_id["x2"].action == "created"
+    assert by_id["x1"].action == "failed"
+    assert "name: text has an unpaired surrogate" in (by_id["x1"].error or "")
+    assert store.count("account") == 1

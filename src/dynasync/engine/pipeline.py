@@ -15,6 +15,7 @@ from dynasync.engine.writeback import WRITE_KEY
 from dynasync.errors import CursorExpiredError, DynasyncError, RetriableError
 from dynasync.synapses.base import ChangeBatch, LookupRef, SourceRecord
 from dynasync.udm.store import StoreTx
+from dynasync.udm.store_codec import invalid_text
 from dynasync.udm.store_types import Link, RowOutcome
 
 PENDING = "pending"
@@ -126,6 +127,10 @@ class ReadPipeline:
                 failed.append((record, "; ".join(out.problems)))
                 continue
             values = out.values  # a fresh dict per record: ours to extend
+            bad_text = invalid_text(values)
+            if bad_text is not None:
+                failed.append((record, bad_text))
+                continue
             missing: dict[str, LookupRef] = {}
             for name, ref in out.references.items():
                 if ref is None:
@@ -214,7 +219,9 @@ class ReadPipeline:
         syn, table, run_id = self.binding.synapse_name, self.binding.table, self.ctx.run_id
         held = 0
         for record, reason in failed:
-            payload = record_to_payload(record)
+            # Text that is not valid Unicode cannot be kept as JSON either: such a record is held without its
+            # payload (not retried from it); the source's next change of the row brings it back.
+            payload = record_to_payload(record) if invalid_text(record.values) is None else None
             tx.quarantine(syn, table, record.id, reason, run_id=run_id, payload=payload, kind=FAILED)
             held += 1
         done_ids: list[str] = []

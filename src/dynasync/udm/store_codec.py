@@ -436,6 +436,24 @@ def loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
+def invalid_text(values: Mapping[str, Any]) -> str | None:
+    """Name the first text value that is not valid Unicode (an unpaired surrogate), or None when all are.
+
+    Neither database nor JSON can hold such text, so the record must fail on its own with this reason. An ASCII
+    string cannot hold one, and telling that takes no scan, so most rows cost one loop over their values.
+    """
+    for name, value in values.items():
+        if type(value) is str and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return (
+                    f"{name}: text has an unpaired surrogate ({value[exc.start]!r} at position {exc.start}), which "
+                    "is not valid Unicode and cannot be stored"
+                )
+    return None
+
+
 def hash_canonical(values: Mapping[str, Any]) -> str:
     """Return the hash of already-canonical values (field order does not matter)."""
     data = orjson.dumps(

@@ -248,6 +248,13 @@ def prepare(
             continue
         elif when.tzinfo is not utc:
             when = when.astimezone(utc)
-        digest = row.hash if row.hash is not None else hash_canonical(values)
+        if row.hash is not None:
+            digest = row.hash
+        else:
+            try:
+                digest = hash_canonical(values)
+            except TypeError:  # JSON refuses the text: say which field (nothing else raises here)
+                out.append(codec.invalid_text(values) or f"the values of {row.external_id} cannot be encoded")
+                continue
         out.append((values, when, digest, columns))
     return out

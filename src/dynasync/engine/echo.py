@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 
 from dynasync.synapses.base import LookupRef
+from dynasync.udm.store_types import CANONICAL_KEY
+from dynasync.udm.store_types import VALUES_FORM as VALUES_FORM
 
 Fingerprint = dict[str, str]
 
@@ -173,8 +175,7 @@ def encode(fp: Mapping[str, str]) -> str:
 # fingerprint wanted whole (decode) hashes them.
 # (Synapses hand out text, numbers, flags, decimals, datetimes, dates, tuples and lookup references; orjson
 # would write a UUID or an Enum as plain JSON, so such a value would only compare by its JSON form.)
-VALUES_FORM = "="
-_CANONICAL_KEY = "$c"
+_CANONICAL_KEY = CANONICAL_KEY
 _VALUES_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 )

@@ -29,6 +29,8 @@ from dynasync.udm.store_records import find_candidates, get_rows, match_key_of
 from dynasync.udm.store_schema import coerce_values
 from dynasync.udm.store_session import Session
 from dynasync.udm.store_types import (
+    CREATED_STATE,
+    VALUES_FORM,
     ApplyResult,
     FieldPolicy,
     IncomingRow,
@@ -117,7 +119,7 @@ def _apply_page(
     batch.hash_value = hash_value
     info = batch.info
     ext_ids = [row.external_id for row in rows]
-    states = page_link_states(session, synapse, table, info.table, ext_ids)
+    states = page_link_states(session, synapse, table, info.entity.name, info.table, ext_ids)
     creator = _Creator(batch, synapse, table, run_id) if FAST_CREATES else None
     # Rows not linked yet are likely creates: their insert columns are made while coercing.
     prepared = store_fastrow.prepare(
@@ -243,13 +245,18 @@ class _Creator:
             batch.created.append(self.getter(data))
         ext_id = row.external_id
         now = self.link_now
+        if digest.startswith(VALUES_FORM):
+            # The source's values, stored once: in the log event; the link points there (CREATED_STATE).
+            state, logged = CREATED_STATE, digest
+        else:
+            state, logged = digest, store_log.created_fields(values)
         batch.link_rows.append(
-            (self.synapse, self.table, ext_id, self.entity, udm_id, digest, None, row.external_version,
+            (self.synapse, self.table, ext_id, self.entity, udm_id, state, None, row.external_version,
              version, now, now)
         )  # fmt: skip
         batch.log.append(
             (self.run_id, self.log_now, "in", self.synapse, self.table, ext_id, self.entity, udm_id, "created",
-             None, store_log.created_fields(values))
+             None, logged)
         )  # fmt: skip
         return RowOutcome(ext_id, udm_id, "created", version)
 

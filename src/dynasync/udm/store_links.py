@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -9,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from dynasync.errors import StoreError
-from dynasync.udm import store_bulk
+from dynasync.udm import store_bulk, store_log
 from dynasync.udm import store_tables as t
 from dynasync.udm.store_schema import hash_values
 from dynasync.udm.store_session import Session, chunks
-from dynasync.udm.store_types import Link
+from dynasync.udm.store_types import CREATED_STATE, Link
 
 L = t.links
 
@@ -42,7 +43,7 @@ def _key(synapse: str, table: str, external_id: str) -> sa.ColumnElement[bool]:
 def get_link(session: Session, synapse: str, table: str, external_id: str) -> Link | None:
     """Return the link of one external row, or None."""
     row = session.conn.execute(sa.select(L).where(_key(synapse, table, external_id))).mappings().first()
-    return None if row is None else to_link(row)
+    return _one(session, None if row is None else to_link(row))
 
 
 # Column order of the plain-SQL link reads below (that of :class:`Link`).
@@ -81,12 +82,40 @@ def _links(session: Session, rows: Iterable[Sequence[Any]]) -> Iterator[Link]:
         yield Link(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], read(r[9]), read(r[10]))
 
 
+def resolved(session: Session, links: list[Link]) -> list[Link]:
+    """Hand out links made by a fast create with the read state their ``created`` log event holds.
+
+    A missing event (the log cleared by hand) leaves no state: every field then counts as changed, which costs a
+    comparison and never loses a value.
+    """
+    made = [lk for lk in links if lk.last_read_hash == CREATED_STATE]
+    if not made:
+        return links
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for lk in made:
+        groups.setdefault((lk.synapse, lk.entity), []).append((lk.udm_id, lk.external_id))
+    found: dict[tuple[str, str, str, str], str] = {}
+    for (synapse, entity), records in groups.items():
+        for (udm_id, ext_id), text in store_log.created_states(session, synapse, entity, records).items():
+            found[(synapse, entity, udm_id, ext_id)] = text
+    return [
+        dataclasses.replace(lk, last_read_hash=found.get((lk.synapse, lk.entity, lk.udm_id, lk.external_id)))
+        if lk.last_read_hash == CREATED_STATE
+        else lk
+        for lk in links
+    ]
+
+
+def _one(session: Session, link: Link | None) -> Link | None:
+    return None if link is None else resolved(session, [link])[0]
+
+
 def get_links(session: Session, synapse: str, table: str, external_ids: Iterable[str]) -> dict[str, Link]:
     """Return the links of many external rows (by external id), looked up with one plain IN query per chunk."""
     ph = "?" if session.dialect == "sqlite" else "%s"
     sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND ext_table = {ph} AND ext_id IN ({{in}})"
     rows = store_bulk.select_in(session, sql, (synapse, table), external_ids)
-    return {lk.external_id: lk for lk in _links(session, rows)}
+    return {lk.external_id: lk for lk in resolved(session, list(_links(session, rows)))}
 
 
 LinkState = tuple[str, str | None, str | None, str | None, int | None, int | None]
@@ -95,9 +124,17 @@ synced_version, the linked record's udm_version in the entity's table or None wh
 
 
 def page_link_states(
-    session: Session, synapse: str, table: str, record_table: sa.Table, external_ids: Iterable[str]
+    session: Session,
+    synapse: str,
+    table: str,
+    entity: str,
+    record_table: sa.Table,
+    external_ids: Iterable[str],
 ) -> dict[str, LinkState]:
-    """Return the links of a page's external rows with their records' versions, by external id (plain SQL)."""
+    """Return the links of a page's external rows with their records' versions, by external id (plain SQL).
+
+    Read states are handed out as :func:`resolved` does.
+    """
     quote = session.conn.dialect.identifier_preparer.quote
     ph = "?" if session.dialect == "sqlite" else "%s"
     sql = (
@@ -105,23 +142,30 @@ def page_link_states(
         f"l.synced_version, r.udm_version FROM ds_links AS l LEFT JOIN {quote(record_table.name)} AS r "
         f"ON r.udm_id = l.udm_id WHERE l.synapse = {ph} AND l.ext_table = {ph} AND l.ext_id IN ({{in}})"
     )
-    return {
+    states: dict[str, LinkState] = {
         row[0]: (row[1], row[2], row[3], row[4], row[5], row[6])
         for row in store_bulk.select_in(session, sql, (synapse, table), external_ids)
     }
+    made = [(state[0], ext_id) for ext_id, state in states.items() if state[1] == CREATED_STATE]
+    if made:
+        found = store_log.created_states(session, synapse, entity, made)
+        for udm_id, ext_id in made:
+            state = states[ext_id]
+            states[ext_id] = (udm_id, found.get((udm_id, ext_id)), *state[2:])
+    return states
 
 
 def link_for_record(session: Session, synapse: str, entity: str, udm_id: str) -> Link | None:
     """Return the link of a UDM record to one synapse, or None."""
     stmt = sa.select(L).where(L.c.synapse == synapse, L.c.entity == entity, L.c.udm_id == udm_id)
     row = session.conn.execute(stmt).mappings().first()
-    return None if row is None else to_link(row)
+    return _one(session, None if row is None else to_link(row))
 
 
 def links_for_record(session: Session, entity: str, udm_id: str) -> list[Link]:
     """Return every link of a UDM record (one per synapse at most), ordered by synapse."""
     stmt = sa.select(L).where(L.c.entity == entity, L.c.udm_id == udm_id).order_by(L.c.synapse)
-    return [to_link(row) for row in session.conn.execute(stmt).mappings()]
+    return resolved(session, [to_link(row) for row in session.conn.execute(stmt).mappings()])
 
 
 def get_links_for_records(
@@ -131,7 +175,7 @@ def get_links_for_records(
     ph = "?" if session.dialect == "sqlite" else "%s"
     sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND entity = {ph} AND udm_id IN ({{in}})"
     rows = store_bulk.select_in(session, sql, (synapse, entity), udm_ids)
-    return {lk.udm_id: lk for lk in _links(session, rows)}
+    return {lk.udm_id: lk for lk in resolved(session, list(_links(session, rows)))}
 
 
 def taken_records(session: Session, synapse: str, entity: str, udm_ids: Iterable[str]) -> set[str]:
@@ -148,7 +192,7 @@ def iter_links(session: Session, synapse: str, table: str, batch_size: int = 500
     result = session.conn.exec_driver_sql(sql, (synapse, table), execution_options={"yield_per": batch_size})
     try:
         for part in result.partitions(batch_size):
-            yield from _links(session, part)
+            yield from resolved(session, list(_links(session, part)))
     finally:
         result.close()
 

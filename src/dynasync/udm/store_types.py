@@ -137,6 +137,17 @@ class EntityChange:
     added_fields: tuple[str, ...] = ()
 
 
+VALUES_FORM = "="
+"""Prefix of a link read state in *values form*: the source's values as JSON (see ``dynasync.engine.echo``)."""
+
+CANONICAL_KEY = "$c"
+"""The key of a tagged value in values form: a value JSON has no type for, kept as its canonical text."""
+
+CREATED_STATE = "@"
+"""The read state a link made by a fast create stores instead of its values form: the record's ``created`` log event
+holds that very text, so the values are stored once; every link read hands the text out in its place."""
+
+
 @dataclass(frozen=True, slots=True)
 class Link:
     """One ID link: an external row <-> a UDM record, with echo-detection state.

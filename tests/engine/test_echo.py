@@ -155,3 +155,35 @@ def test_values_changes_compares_and_merges_without_leaving_the_values_form() ->
     assert echo.decode(text) == echo.fingerprint({**old, **new})  # the field not read again is kept
     assert echo.values_changes(echo.encode({"name": "x"}), new) is None  # a fingerprint: not values form
     assert echo.values_changes("=not json", new) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from("abcdef"), _VALUES, max_size=6),
+    st.dictionaries(st.sampled_from("abcdef"), _VALUES, max_size=6),
+)
+def test_values_in_sync_agrees_with_comparing_fingerprints(
+    held: dict[str, object], now: dict[str, object]
+) -> None:
+    # The write-back's verdict "the destination holds these values", reached without hashing equal values.
+    base = echo.decode(echo.encode_values(held))
+    current = echo.fingerprint(now)
+    expected = not any(
+        base.get(f) != current[f] and (f in base or current[f] != echo.EMPTY_HASH) for f in now
+    )
+    assert echo.values_in_sync(echo.encode_values(held), now) is expected
+    assert echo.values_in_sync(echo.encode_values(now), now) is True
+
+
+def test_values_in_sync_reads_only_the_values_form() -> None:
+    assert echo.values_in_sync(None, {"a": 1}) is None
+    assert echo.values_in_sync(echo.encode({"a": echo.field_hash(1)}), {"a": 1}) is None
+    assert echo.values_in_sync("=[1]", {"a": 1}) is None
+    when = dt.datetime(2025, 6, 22, 14, 31, 20, tzinfo=dt.UTC)
+    state = echo.encode_values({"revenue": Decimal("10.50"), "at": when, "tags": (2, 1)})
+    assert echo.values_in_sync(state, {"revenue": Decimal("10.5000"), "at": when, "tags": (1, 2)}) is True
+    assert echo.values_in_sync(state, {"revenue": Decimal("10.51"), "at": when}) is False
+    assert (
+        echo.values_in_sync(state, {"city": ""}) is True
+    )  # a field never read, still empty: nothing to send
+    assert echo.values_in_sync(state, {"city": "Oslo"}) is False

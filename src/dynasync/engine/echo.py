@@ -220,6 +220,32 @@ def values_changes(state: str, values: Mapping[str, Any]) -> tuple[list[str], st
     return changed, VALUES_FORM + orjson.dumps(stored).decode(), held
 
 
+def values_in_sync(state: str | None, values: Mapping[str, Any]) -> bool | None:
+    """Tell whether a side whose read state is in values form holds ``values`` (None: not values form).
+
+    The same verdict as comparing ``decode(state)`` with ``fingerprint(values)`` field by field, where a field the
+    state lacks counts only when its value is not empty; but values whose encoded forms are equal are equal
+    without hashing, so only the fields that differ in form are hashed.
+    """
+    if not state or not state.startswith(VALUES_FORM):
+        return None
+    try:
+        stored = orjson.loads(state[1:])
+        now = orjson.loads(encode_values(values)[1:])
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    if not isinstance(stored, dict):
+        return None
+    for name, value in now.items():
+        if name in stored:
+            held = stored[name]
+            if held != value and _stored_hash(held) != field_hash(values[name]):
+                return False
+        elif field_hash(values[name]) != _EMPTY_HASH:
+            return False
+    return True
+
+
 def _stored_hash(value: Any) -> str:
     """The fingerprint entry of a value read back from the values form (see :func:`encode_values`)."""
     return _text_hash(_stored_text(value))

@@ -141,8 +141,16 @@ class WriteBack:
                     op = WriteOp(WriteKind.DELETE, table, id=link.external_id)
                     planned.append(_Planned(record, op, link.external_id, echo.decode(link.last_read_hash)))
                 continue
-            base = echo.decode(link.last_read_hash) if link is not None else {}
             udm_values = {f: record.values.get(f) for f in self.binding.write_fields}
+            if (
+                link is not None
+                and not self._unconfirmed(link)
+                and echo.values_in_sync(link.last_read_hash, udm_values)
+            ):
+                # The values-form state shows the destination holds these values: no per-field hashing.
+                self.in_sync.append(record.id)
+                continue
+            base = echo.decode(link.last_read_hash) if link is not None else {}
             current = echo.fingerprint(udm_values)
             if link is None or self._unconfirmed(link):
                 changed = [f for f in sorted(udm_values) if base.get(f) != current[f]]

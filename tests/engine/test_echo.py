@@ -187,3 +187,12 @@ def test_values_in_sync_reads_only_the_values_form() -> None:
         echo.values_in_sync(state, {"city": ""}) is True
     )  # a field never read, still empty: nothing to send
     assert echo.values_in_sync(state, {"city": "Oslo"}) is False
+
+
+def test_values_form_comparisons_tell_types_apart() -> None:
+    # 0 == False == 0.0 in Python, but they are different values to a synapse.
+    state = echo.encode_values({"flag": 0, "n": 1, "tags": [1, 0]})
+    assert echo.values_in_sync(state, {"flag": False}) is False
+    assert echo.values_in_sync(state, {"n": True}) is False
+    found = echo.values_changes(state, {"flag": False, "n": 1.0, "tags": (True, False)})
+    assert found is not None and found[0] == ["flag", "n", "tags"]

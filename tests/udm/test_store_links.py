@@ -6,6 +6,7 @@ import pytest
 
 from dynasync.errors import StoreError
 from dynasync.udm.store import IncomingRow, UdmStore
+from dynasync.udm.store_types import WrittenRow
 
 from .conftest import account_entity
 
@@ -151,3 +152,38 @@ def test_tombstones_remember_deleted_rows_per_synapse_table_and_record(accounts:
     assert accounts.drop_tombstones("dynamics", "account", "account", [a, "other"]) == 1
     assert accounts.tombstoned("dynamics", "account", "account", [a, b]) == {b: "x2"}
     assert accounts.add_tombstones("dynamics", "account", "account", []) == 0
+
+
+def test_mark_written_many_equals_marking_one_by_one(accounts: UdmStore) -> None:
+    ids = [accounts.upsert("account", {"name": n}).udm_id for n in ("A", "B", "C")]
+    accounts.link("dynamics", "account", "x0", "account", ids[0], external_version="1")
+    accounts.link("dynamics", "account", "x1", "account", ids[1], external_version="1")
+    rows = [
+        WrittenRow("x0", ids[0], 5, "h0", external_version="2", read_hash="h0"),
+        WrittenRow("x1", ids[1], 6, "h1"),  # no version or read state known: the stored ones stay
+        WrittenRow(
+            "x2", ids[2], 7, "h2", external_version="9", read_hash="h2"
+        ),  # created by the write: linked
+    ]
+    accounts.mark_written_many("dynamics", "account", "account", rows)
+    got = {x: accounts.get_link("dynamics", "account", x) for x in ("x0", "x1", "x2")}
+    summary = {
+        x: (lk.udm_id, lk.last_written_hash, lk.last_read_hash, lk.external_version, lk.synced_version)
+        for x, lk in got.items()
+        if lk is not None
+    }
+    assert summary == {
+        "x0": (ids[0], "h0", "h0", "2", 5),
+        "x1": (ids[1], "h1", None, "1", 6),
+        "x2": (ids[2], "h2", "h2", "9", 7),
+    }
+    # The same rules as mark_written: a row linked to another record is refused, and nothing is recorded.
+    with pytest.raises(StoreError, match="is linked to account"):
+        accounts.mark_written_many(
+            "dynamics",
+            "account",
+            "account",
+            [WrittenRow("x1", ids[1], 8, "h9"), WrittenRow("x0", ids[2], 8, "h9")],
+        )
+    x1 = accounts.get_link("dynamics", "account", "x1")
+    assert x1 is not None and x1.last_written_hash == "h1"

@@ -212,12 +212,23 @@ def values_changes(state: str, values: Mapping[str, Any]) -> tuple[list[str], st
     if not isinstance(stored, dict):
         return None
     missing = object()
-    changed = [name for name, value in now.items() if stored.get(name, missing) != value]
+    changed = [name for name, value in now.items() if not _same(stored.get(name, missing), value)]
     if not changed:
         return changed, state, {}
     held = {name: _stored_hash(stored[name]) for name in changed if name in stored}
     stored.update(now)  # fields the row no longer carries keep what was last read of them
     return changed, VALUES_FORM + orjson.dumps(stored).decode(), held
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equality of decoded JSON values that also tells types apart (Python has ``0 == False == 0.0``)."""
+    if type(left) is not type(right):
+        return False
+    if type(left) is list:
+        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right, strict=True))
+    if type(left) is dict:
+        return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
+    return bool(left == right)
 
 
 def values_in_sync(state: str | None, values: Mapping[str, Any]) -> bool | None:
@@ -239,7 +250,7 @@ def values_in_sync(state: str | None, values: Mapping[str, Any]) -> bool | None:
     for name, value in now.items():
         if name in stored:
             held = stored[name]
-            if held != value and _stored_hash(held) != field_hash(values[name]):
+            if not _same(held, value) and _stored_hash(held) != field_hash(values[name]):
                 return False
         elif field_hash(values[name]) != _EMPTY_HASH:
             return False

@@ -16,7 +16,7 @@ from dynasync.errors import RetriableError
 from dynasync.synapses.base import LookupRef, WriteKind, WriteOp, WriteResult
 from dynasync.udm.model import UdmRecord
 from dynasync.udm.store import StoreTx
-from dynasync.udm.store_types import Link, WriteLogEntry
+from dynasync.udm.store_types import Link, WriteLogEntry, WrittenRow
 
 WRITE_KEY = "write:"  # quarantine key prefix of write-back failures (the key space is the UDM id)
 _ID_NAMESPACE = uuid.UUID("5f3d1c2e-6a57-4d8e-9f8b-2f1f6d0b9a10")
@@ -306,19 +306,20 @@ class WriteBack:
         syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
         log: list[WriteLogEntry] = []
         released: list[str] = []
+        marks: list[WrittenRow] = []
         for item, result in zip(planned, results, strict=True):
             op = item.op
             ext_id = result.id or item.external_id or None
             if result.ok and ext_id:
                 if op.kind is WriteKind.DELETE:
                     self.counts.written_deleted += 1
-                    self._mark(tx, item.record, ext_id, item.fingerprint, None, op.values)
+                    marks.append(self._mark(item.record, ext_id, item.fingerprint, None))
                 else:
                     if item.creating:
                         self.counts.written_created += 1
                     else:
                         self.counts.written_updated += 1
-                    self._mark(tx, item.record, ext_id, item.fingerprint, result.version, op.values)
+                    marks.append(self._mark(item.record, ext_id, item.fingerprint, result.version))
                 if item.recheck:
                     reason = "created; values settable only on an existing row are sent next run"
                     self._hold(tx, item.record, reason, kind="write_recheck")
@@ -338,34 +339,21 @@ class WriteBack:
                     syn, table, ext_id, entity, item.record.id, _loggable(op.values), outcome, op.kind.value
                 )
             )
+        # Links first: a record held again below (write_recheck) is linked already.
+        tx.mark_written_many(syn, table, entity, marks)
         if released:
             tx.release_quarantined(syn, table, released)
         if log:
             tx.log_writes(self.ctx.run_id, log)
 
+    @staticmethod
     def _mark(
-        self,
-        tx: StoreTx,
-        record: UdmRecord,
-        external_id: str | None,
-        fingerprint: Mapping[str, str],
-        external_version: str | None,
-        values: Mapping[str, Any],
-    ) -> None:
-        if external_id is None:
-            return
+        record: UdmRecord, external_id: str, fingerprint: Mapping[str, str], external_version: str | None
+    ) -> WrittenRow:
+        # What we wrote is now both the last thing written and the last state known of the row.
         text = echo.encode(fingerprint)
-        tx.mark_written(
-            self.binding.synapse_name,
-            self.binding.table,
-            external_id,
-            entity=self.binding.entity,
-            udm_id=record.id,
-            values=_loggable(values),
-            udm_version=record.version,
-            external_version=external_version,
-            hash=text,
-            read_hash=text,
+        return WrittenRow(
+            external_id, record.id, record.version, text, external_version=external_version, read_hash=text
         )
 
     def _hold(self, tx: StoreTx, record: UdmRecord, reason: str, *, kind: str) -> None:

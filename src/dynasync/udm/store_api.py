@@ -31,6 +31,7 @@ from dynasync.udm.store_types import (
     RunInfo,
     SyncState,
     WriteLogEntry,
+    WrittenRow,
 )
 
 P = ParamSpec("P")
@@ -280,6 +281,10 @@ class StoreOps(abc.ABC):
             hash=hash,
             read_hash=read_hash,
         )
+
+    def mark_written_many(self, synapse: str, table: str, entity: str, rows: Sequence[WrittenRow]) -> None:
+        """Record many successful write-backs of one table at once (each as ``mark_written`` with its hash)."""
+        self._write(store_links.mark_written_many, synapse, table, entity, list(rows))
 
     # --- sync state, runs, quarantine -------------------------------------------------------------------
     def get_state(self, synapse: str, stream: str) -> SyncState | None:

@@ -14,7 +14,7 @@ from dynasync.udm import store_bulk, store_log
 from dynasync.udm import store_tables as t
 from dynasync.udm.store_schema import hash_values
 from dynasync.udm.store_session import Session, chunks
-from dynasync.udm.store_types import CREATED_STATE, Link
+from dynasync.udm.store_types import CREATED_STATE, Link, WrittenRow
 
 L = t.links
 
@@ -42,8 +42,15 @@ def _key(synapse: str, table: str, external_id: str) -> sa.ColumnElement[bool]:
 
 def get_link(session: Session, synapse: str, table: str, external_id: str) -> Link | None:
     """Return the link of one external row, or None."""
-    row = session.conn.execute(sa.select(L).where(_key(synapse, table, external_id))).mappings().first()
-    return _one(session, None if row is None else to_link(row))
+    return _one(session, _stored_link(session, synapse, table, external_id))
+
+
+def _stored_link(session: Session, synapse: str, table: str, external_id: str) -> Link | None:
+    """The link of one external row as stored (its read state may be ``CREATED_STATE``), by plain SQL."""
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND ext_table = {ph} AND ext_id = {ph}"
+    rows = session.conn.exec_driver_sql(sql, (synapse, table, external_id)).fetchall()
+    return next(_links(session, rows), None)
 
 
 # Column order of the plain-SQL link reads below (that of :class:`Link`).
@@ -201,16 +208,19 @@ def _check_free(
     session: Session, synapse: str, table: str, external_id: str, entity: str, udm_id: str
 ) -> None:
     # Checked before inserting: a failed INSERT would abort the whole PostgreSQL transaction.
-    existing = get_link(session, synapse, table, external_id)
+    # (Read states are not needed here, so links are taken as stored.)
+    existing = _stored_link(session, synapse, table, external_id)
     if existing is not None:
         raise StoreError(
             f"{synapse} {table} {external_id} is already linked to {existing.entity} {existing.udm_id}",
             remedy="Unlink it first.",
         )
-    other = link_for_record(session, synapse, entity, udm_id)
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = f"SELECT ext_table, ext_id FROM ds_links WHERE entity = {ph} AND udm_id = {ph} AND synapse = {ph}"
+    other = session.conn.exec_driver_sql(sql, (entity, udm_id, synapse)).first()
     if other is not None:
         raise StoreError(
-            f"{entity} {udm_id} is already linked to {synapse} {other.table} {other.external_id}; "
+            f"{entity} {udm_id} is already linked to {synapse} {other[0]} {other[1]}; "
             "a UDM record links to at most one row per synapse",
             remedy="Unlink it first.",
         )
@@ -282,7 +292,7 @@ def mark_written(
     ``read_hash``, when given, also replaces ``last_read_hash`` (the caller now knows the external row's state).
     """
     digest = hash if hash is not None else hash_values(session, entity, values)
-    existing = get_link(session, synapse, table, external_id)
+    existing = _stored_link(session, synapse, table, external_id)  # its read state is not needed here
     if existing is None:
         link(session, synapse, table, external_id, entity, udm_id)
     elif existing.entity != entity or existing.udm_id != udm_id:
@@ -302,3 +312,44 @@ def mark_written(
     found = get_link(session, synapse, table, external_id)
     assert found is not None  # written just above in this transaction
     return found
+
+
+def mark_written_many(
+    session: Session, synapse: str, table: str, entity: str, rows: Sequence[WrittenRow]
+) -> None:
+    """Record many successful write-backs at once: what :func:`mark_written` does per row, in a few statements.
+
+    Links still missing (rows the write-back created) are made one by one, with their checks; the rest are
+    updated by one bulk statement.
+    """
+    if not rows:
+        return
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = f"SELECT ext_id, entity, udm_id FROM ds_links WHERE synapse = {ph} AND ext_table = {ph} AND ext_id IN ({{in}})"
+    stored = {
+        r[0]: (r[1], r[2])
+        for r in store_bulk.select_in(session, sql, (synapse, table), [w.external_id for w in rows])
+    }
+    for w in rows:
+        found = stored.get(w.external_id)
+        if found is None:
+            link(session, synapse, table, w.external_id, entity, w.udm_id)
+            stored[w.external_id] = (entity, w.udm_id)
+        elif found != (entity, w.udm_id):
+            raise StoreError(
+                f"{synapse} {table} {w.external_id} is linked to {found[0]} {found[1]}, not {entity} {w.udm_id}"
+            )
+    now: Any = session.now()
+    for _name, conv in store_bulk.driver_converters(session, L, ["updated_at"]):
+        now = conv(now)
+    # COALESCE keeps the stored external version and read state where the write did not tell them.
+    update = (
+        f"UPDATE ds_links SET last_written_hash = {ph}, synced_version = {ph}, updated_at = {ph}, "
+        f"external_version = COALESCE({ph}, external_version), last_read_hash = COALESCE({ph}, last_read_hash) "
+        f"WHERE synapse = {ph} AND ext_table = {ph} AND ext_id = {ph}"
+    )
+    params = [
+        (w.hash, w.udm_version, now, w.external_version, w.read_hash, synapse, table, w.external_id)
+        for w in rows
+    ]
+    session.conn.exec_driver_sql(update, params)

@@ -172,6 +172,18 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenRow:
+    """One successful write-back to record on its link (see ``mark_written_many``)."""
+
+    external_id: str
+    udm_id: str
+    udm_version: int
+    hash: str
+    external_version: str | None = None
+    read_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SyncState:
     """Sync state of one (synapse, stream): cursor, phase, last run times, counts, write-back watermark."""
 

@@ -212,7 +212,14 @@ def values_changes(state: str, values: Mapping[str, Any]) -> tuple[list[str], st
     if not isinstance(stored, dict):
         return None
     missing = object()
-    changed = [name for name, value in now.items() if not _same(stored.get(name, missing), value)]
+    changed = [
+        name
+        for name, value in now.items()
+        # Equal and of one type (0 == False in Python); lists compared item by item the same way.
+        if (held := stored.get(name, missing)) != value
+        or type(held) is not type(value)
+        or (type(held) is list and not _same(held, value))
+    ]
     if not changed:
         return changed, state, {}
     held = {name: _stored_hash(stored[name]) for name in changed if name in stored}

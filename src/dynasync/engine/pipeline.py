@@ -313,7 +313,7 @@ class ReadPipeline:
         if self.binding.mapping.delete_to_udm:
             deleted = tx.apply_deletes(self.binding.entity, syn, table, external_ids, run_id=self.ctx.run_id)
             self.counts.deleted += len(deleted)
-        links = tx.get_links(syn, table, external_ids)
+        links = tx.get_links(syn, table, external_ids, read_state=False)  # only their records are needed
         linked = list(links)
         # The external rows are gone: their links mean nothing any more, and no delete is sent back to them.
         tx.unlink_many(syn, table, linked)

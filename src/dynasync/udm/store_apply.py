@@ -119,7 +119,17 @@ def _apply_page(
     batch.hash_value = hash_value
     info = batch.info
     ext_ids = [row.external_id for row in rows]
-    states = page_link_states(session, synapse, table, info.entity.name, info.table, ext_ids)
+    # A created link's state (values form, kept in the log) can only equal a values-form hash, and the engine's
+    # rows that carry changes (values, with what the source held before as ``synced``) differ from it anyway:
+    # it is looked up for the other rows alone.
+    maybe_same = {
+        row.external_id
+        for row in rows
+        if row.hash is not None
+        and row.hash.startswith(VALUES_FORM)
+        and (not row.values or row.synced is None)
+    }
+    states = page_link_states(session, synapse, table, info.entity.name, info.table, ext_ids, maybe_same)
     creator = _Creator(batch, synapse, table, run_id) if FAST_CREATES else None
     # Rows not linked yet are likely creates: their insert columns are made while coercing.
     prepared = store_fastrow.prepare(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,12 +117,18 @@ def _one(session: Session, link: Link | None) -> Link | None:
     return None if link is None else resolved(session, [link])[0]
 
 
-def get_links(session: Session, synapse: str, table: str, external_ids: Iterable[str]) -> dict[str, Link]:
-    """Return the links of many external rows (by external id), looked up with one plain IN query per chunk."""
+def get_links(
+    session: Session, synapse: str, table: str, external_ids: Iterable[str], *, read_state: bool = True
+) -> dict[str, Link]:
+    """Return the links of many external rows (by external id), looked up with one plain IN query per chunk.
+
+    Read states are resolved (see :func:`resolved`) unless ``read_state`` is False.
+    """
     ph = "?" if session.dialect == "sqlite" else "%s"
     sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND ext_table = {ph} AND ext_id IN ({{in}})"
     rows = store_bulk.select_in(session, sql, (synapse, table), external_ids)
-    return {lk.external_id: lk for lk in resolved(session, list(_links(session, rows)))}
+    links = list(_links(session, rows))
+    return {lk.external_id: lk for lk in (resolved(session, links) if read_state else links)}
 
 
 LinkState = tuple[str, str | None, str | None, str | None, int | None, int | None]
@@ -137,10 +143,12 @@ def page_link_states(
     entity: str,
     record_table: sa.Table,
     external_ids: Iterable[str],
+    resolve: Container[str] | None = None,
 ) -> dict[str, LinkState]:
     """Return the links of a page's external rows with their records' versions, by external id (plain SQL).
 
-    Read states are handed out as :func:`resolved` does.
+    Read states are handed out as :func:`resolved` does, for the external ids in ``resolve`` (all when None); the
+    others may keep ``CREATED_STATE``, which equals no hash.
     """
     quote = session.conn.dialect.identifier_preparer.quote
     ph = "?" if session.dialect == "sqlite" else "%s"
@@ -153,7 +161,11 @@ def page_link_states(
         row[0]: (row[1], row[2], row[3], row[4], row[5], row[6])
         for row in store_bulk.select_in(session, sql, (synapse, table), external_ids)
     }
-    made = [(state[0], ext_id) for ext_id, state in states.items() if state[1] == CREATED_STATE]
+    made = [
+        (state[0], ext_id)
+        for ext_id, state in states.items()
+        if state[1] == CREATED_STATE and (resolve is None or ext_id in resolve)
+    ]
     if made:
         found = store_log.created_states(session, synapse, entity, made)
         for udm_id, ext_id in made:

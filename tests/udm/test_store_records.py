@@ -8,6 +8,7 @@ import tracemalloc
 import pytest
 
 from dynasync.clock import FrozenClock
+from dynasync.udm import store_codec as codec
 from dynasync.udm.store import IncomingRow, UdmStore
 
 from .conftest import account_entity, contact_entity
@@ -187,3 +188,17 @@ def test_streaming_iteration_keeps_memory_flat(accounts: UdmStore) -> None:
     assert peak < 3_000_000, peak
     changed = sum(1 for _ in accounts.iter_changed("account", after_version=0, batch_size=250))
     assert changed == 4000
+
+
+def test_field_times_are_decoded_on_first_use_and_equal_the_eager_ones() -> None:
+    when = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+    later = when + dt.timedelta(hours=1)
+    text = codec.encode_times({"name": when, "employees": later})
+    values = {"name": "A", "employees": 3, "city": None}
+    lazy = codec.LazyFieldTimes(text, values)
+    assert lazy._decoded is None  # nothing decoded yet
+    assert lazy == codec.field_times(codec.decode_times(text), values)
+    assert dict(lazy) == {"name": when, "employees": later} and len(lazy) == 2 and lazy["name"] == when
+    created = codec.LazyFieldTimes(codec.created_times(when), values)
+    assert dict(created) == {"name": when, "employees": when}  # the default covers fields with a value
+    assert dict(codec.LazyFieldTimes(None, values)) == {}

@@ -6,7 +6,7 @@ import datetime as dt
 import decimal
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -517,6 +517,38 @@ def field_times(times: Mapping[str, dt.datetime], values: Mapping[str, Any]) -> 
     out = {name: when for name in values if (when := field_time(times, name, values[name])) is not None}
     out.update((k, v) for k, v in times.items() if k != DEFAULT_TIME and k not in out)
     return out
+
+
+class LazyFieldTimes(Mapping[str, dt.datetime]):
+    """:func:`field_times` of a stored record, decoded on first use.
+
+    Records are read in bulk (the write-back scans every changed one) and most readers never look at the field
+    times, so the stored text is kept and decoded only when asked for.
+    """
+
+    __slots__ = ("_decoded", "_text", "_values")
+
+    def __init__(self, text: str | None, values: Mapping[str, Any]) -> None:
+        self._text = text
+        self._values = values
+        self._decoded: dict[str, dt.datetime] | None = None
+
+    def _times(self) -> dict[str, dt.datetime]:
+        if self._decoded is None:
+            self._decoded = field_times(decode_times(self._text), self._values)
+        return self._decoded
+
+    def __getitem__(self, key: str) -> dt.datetime:
+        return self._times()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._times())
+
+    def __len__(self) -> int:
+        return len(self._times())
+
+    def __repr__(self) -> str:
+        return repr(self._times())
 
 
 def created_times(when: dt.datetime) -> str:

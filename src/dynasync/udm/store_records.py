@@ -27,7 +27,7 @@ def to_record(info: t.EntityInfo, row: Mapping[Any, Any]) -> UdmRecord:
         version=int(row["udm_version"]),
         created_at=row["udm_created_at"],
         updated_at=row["udm_updated_at"],
-        field_updated_at=codec.field_times(codec.decode_times(row["udm_field_times"]), values),
+        field_updated_at=codec.LazyFieldTimes(row["udm_field_times"], values),
     )
 
 

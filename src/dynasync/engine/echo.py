@@ -175,7 +175,6 @@ def encode(fp: Mapping[str, str]) -> str:
 # fingerprint wanted whole (decode) hashes them.
 # (Synapses hand out text, numbers, flags, decimals, datetimes, dates, tuples and lookup references; orjson
 # would write a UUID or an Enum as plain JSON, so such a value would only compare by its JSON form.)
-_CANONICAL_KEY = CANONICAL_KEY
 _VALUES_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
@@ -183,7 +182,7 @@ _VALUES_OPTIONS = (
 
 def _tag(value: Any) -> Any:
     to_text = _TEXT.get(type(value))
-    return {_CANONICAL_KEY: to_text(value) if to_text is not None else canonical(value)}
+    return {CANONICAL_KEY: to_text(value) if to_text is not None else canonical(value)}
 
 
 def encode_values(values: Mapping[str, Any]) -> str:
@@ -212,14 +211,7 @@ def values_changes(state: str, values: Mapping[str, Any]) -> tuple[list[str], st
     if not isinstance(stored, dict):
         return None
     missing = object()
-    changed = [
-        name
-        for name, value in now.items()
-        # Equal and of one type (0 == False in Python); lists compared item by item the same way.
-        if (held := stored.get(name, missing)) != value
-        or type(held) is not type(value)
-        or (type(held) is list and not _same(held, value))
-    ]
+    changed = [name for name, value in now.items() if not _same(stored.get(name, missing), value)]
     if not changed:
         return changed, state, {}
     held = {name: _stored_hash(stored[name]) for name in changed if name in stored}
@@ -271,7 +263,7 @@ def _stored_hash(value: Any) -> str:
 
 def _stored_text(value: Any) -> str:
     """The canonical text of a value read back from the values form."""
-    if type(value) is dict and len(value) == 1 and type(text := value.get(_CANONICAL_KEY)) is str:
+    if type(value) is dict and len(value) == 1 and type(text := value.get(CANONICAL_KEY)) is str:
         return text
     if type(value) is list:
         # A multi-select: canonical() sorts its items' texts, so each item is restored the same way first.

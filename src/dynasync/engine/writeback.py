@@ -339,7 +339,6 @@ class WriteBack:
                     syn, table, ext_id, entity, item.record.id, _loggable(op.values), outcome, op.kind.value
                 )
             )
-        # Links first: a record held again below (write_recheck) is linked already.
         tx.mark_written_many(syn, table, entity, marks)
         if released:
             tx.release_quarantined(syn, table, released)

@@ -176,9 +176,15 @@ def page_link_states(
 
 def link_for_record(session: Session, synapse: str, entity: str, udm_id: str) -> Link | None:
     """Return the link of a UDM record to one synapse, or None."""
-    stmt = sa.select(L).where(L.c.synapse == synapse, L.c.entity == entity, L.c.udm_id == udm_id)
-    row = session.conn.execute(stmt).mappings().first()
-    return _one(session, None if row is None else to_link(row))
+    return _one(session, _stored_record_link(session, synapse, entity, udm_id))
+
+
+def _stored_record_link(session: Session, synapse: str, entity: str, udm_id: str) -> Link | None:
+    """The link of a UDM record to one synapse as stored (see :func:`_stored_link`)."""
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    sql = f"SELECT {_COLUMNS} FROM ds_links WHERE entity = {ph} AND udm_id = {ph} AND synapse = {ph}"
+    rows = session.conn.exec_driver_sql(sql, (entity, udm_id, synapse)).fetchall()
+    return next(_links(session, rows), None)
 
 
 def links_for_record(session: Session, entity: str, udm_id: str) -> list[Link]:
@@ -227,12 +233,10 @@ def _check_free(
             f"{synapse} {table} {external_id} is already linked to {existing.entity} {existing.udm_id}",
             remedy="Unlink it first.",
         )
-    ph = "?" if session.dialect == "sqlite" else "%s"
-    sql = f"SELECT ext_table, ext_id FROM ds_links WHERE entity = {ph} AND udm_id = {ph} AND synapse = {ph}"
-    other = session.conn.exec_driver_sql(sql, (entity, udm_id, synapse)).first()
+    other = _stored_record_link(session, synapse, entity, udm_id)
     if other is not None:
         raise StoreError(
-            f"{entity} {udm_id} is already linked to {synapse} {other[0]} {other[1]}; "
+            f"{entity} {udm_id} is already linked to {synapse} {other.table} {other.external_id}; "
             "a UDM record links to at most one row per synapse",
             remedy="Unlink it first.",
         )
@@ -304,23 +308,10 @@ def mark_written(
     ``read_hash``, when given, also replaces ``last_read_hash`` (the caller now knows the external row's state).
     """
     digest = hash if hash is not None else hash_values(session, entity, values)
-    existing = _stored_link(session, synapse, table, external_id)  # its read state is not needed here
-    if existing is None:
-        link(session, synapse, table, external_id, entity, udm_id)
-    elif existing.entity != entity or existing.udm_id != udm_id:
-        raise StoreError(
-            f"{synapse} {table} {external_id} is linked to {existing.entity} {existing.udm_id}, not {entity} {udm_id}"
-        )
-    changes: dict[str, Any] = {
-        "last_written_hash": digest,
-        "synced_version": udm_version,
-        "updated_at": session.now(),
-    }
-    if external_version is not None:
-        changes["external_version"] = external_version
-    if read_hash is not None:
-        changes["last_read_hash"] = read_hash
-    session.conn.execute(sa.update(L).where(_key(synapse, table, external_id)).values(**changes))
+    row = WrittenRow(
+        external_id, udm_id, udm_version, digest, external_version=external_version, read_hash=read_hash
+    )
+    mark_written_many(session, synapse, table, entity, [row])
     found = get_link(session, synapse, table, external_id)
     assert found is not None  # written just above in this transaction
     return found

@@ -47,9 +47,16 @@ def get_link(session: Session, synapse: str, table: str, external_id: str) -> Li
 
 def _stored_link(session: Session, synapse: str, table: str, external_id: str) -> Link | None:
     """The link of one external row as stored (its read state may be ``CREATED_STATE``), by plain SQL."""
+    return _stored_one(session, ("synapse", "ext_table", "ext_id"), (synapse, table, external_id))
+
+
+def _stored_one(session: Session, columns: Sequence[str], values: Sequence[str]) -> Link | None:
+    """The link whose ``columns`` equal ``values`` (a unique key), as stored."""
     ph = "?" if session.dialect == "sqlite" else "%s"
-    sql = f"SELECT {_COLUMNS} FROM ds_links WHERE synapse = {ph} AND ext_table = {ph} AND ext_id = {ph}"
-    rows = session.conn.exec_driver_sql(sql, (synapse, table, external_id)).fetchall()
+    where = " AND ".join(f"{name} = {ph}" for name in columns)
+    rows = session.conn.exec_driver_sql(
+        f"SELECT {_COLUMNS} FROM ds_links WHERE {where}", tuple(values)
+    ).fetchall()
     return next(_links(session, rows), None)
 
 
@@ -181,10 +188,7 @@ def link_for_record(session: Session, synapse: str, entity: str, udm_id: str) ->
 
 def _stored_record_link(session: Session, synapse: str, entity: str, udm_id: str) -> Link | None:
     """The link of a UDM record to one synapse as stored (see :func:`_stored_link`)."""
-    ph = "?" if session.dialect == "sqlite" else "%s"
-    sql = f"SELECT {_COLUMNS} FROM ds_links WHERE entity = {ph} AND udm_id = {ph} AND synapse = {ph}"
-    rows = session.conn.exec_driver_sql(sql, (entity, udm_id, synapse)).fetchall()
-    return next(_links(session, rows), None)
+    return _stored_one(session, ("entity", "udm_id", "synapse"), (entity, udm_id, synapse))
 
 
 def links_for_record(session: Session, entity: str, udm_id: str) -> list[Link]:

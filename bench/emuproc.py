@@ -129,12 +129,13 @@ def _command(emulator: Any, request: Mapping[str, Any], extra: list[Any]) -> dic
         return {"count": store.count(str(request["table"]))}
     if cmd == "mutate":
         update, delete = int(request.get("update", 0)), int(request.get("delete", 0))
+        prefix = int(request.get("round", 1))  # a new value per round, so repeated mutations change rows again
         rows = store.query("account", limit=update + delete, select=["accountid"])
         ids = [r["accountid"] for r in rows]
         with emulator.lock, store.transaction():
             since = store.version
             for i, row_id in enumerate(ids[:update]):
-                store.update("account", row_id, {"telephone1": f"+1-555-{i:07d}"}, caller=None)
+                store.update("account", row_id, {"telephone1": f"+{prefix}-555-{i:07d}"}, caller=None)
             for row_id in ids[update:]:
                 store.delete("account", row_id, caller=None)
             upto = store.version

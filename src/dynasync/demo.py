@@ -28,6 +28,7 @@ from dynasync.config import Settings
 from dynasync.emulator.server import EmulatorServer
 from dynasync.engine.report import RunReport
 from dynasync.oauth_callback import CallbackListener
+from dynasync.record_service import set_fields
 from dynasync.sync_service import open_udm, run_sync
 from dynasync.workspace import Workspace
 
@@ -200,10 +201,11 @@ def run_demo(
             say(_summary(incremental))
 
             step("Change a UDM record (Account name) and write it back to Dynamics")
-            with open_udm(ws) as store:
-                link = store.get_link("dynamics_demo", "account", changed[0])
-                assert link is not None
-                store.upsert("Account", {"name": "Renamed in the UDM"}, udm_id=link.udm_id, source="udm")
+            # What `dynasync record set <Dynamics id> "name=Renamed in the UDM"` does.
+            edit = set_fields(ws, changed[0], ["name=Renamed in the UDM"], entity="Account")
+            say(
+                f"UDM record {edit.udm_id}: name set; the next sync writes it to {', '.join(edit.destinations)}."
+            )
             writeback = asyncio.run(run_sync(ws))
             result.reports["writeback"] = writeback.to_dict()
             say(_summary(writeback))

@@ -175,17 +175,8 @@ def record_history(
     Raises:
         ConfigError: No UDM record and no linked or logged source record has that id.
     """
-    wanted = record_id.strip().strip("{}").lower()
     with open_udm(ws) as store:
-        found = _find_record(store, wanted, entity)
-        if found is None:
-            scope = f" in entity {entity!r}" if entity else ""
-            raise ConfigError(
-                f"No UDM record and no synced source record has the id {record_id!r}{scope}.",
-                remedy="Give a UDM id (udm_id column) or a Dynamics record id (GUID) of a record that was "
-                "synced; `dynasync status` shows what was synced.",
-            )
-        name, udm_id = found
+        name, udm_id = locate_record(store, record_id, entity)
         return RecordHistory(
             entity=name,
             udm_id=udm_id,
@@ -195,7 +186,24 @@ def record_history(
         )
 
 
-def _find_record(store: UdmStore, wanted: str, entity: str | None) -> tuple[str, str] | None:
+def locate_record(store: UdmStore, record_id: str, entity: str | None) -> tuple[str, str]:
+    """(entity, UDM id) of a record given by its UDM id or by a source (Dynamics) id, braces and case ignored.
+
+    Raises:
+        ConfigError: No UDM record and no linked or logged source record has that id.
+    """
+    found = find_record(store, record_id.strip().strip("{}").lower(), entity)
+    if found is None:
+        scope = f" in entity {entity!r}" if entity else ""
+        raise ConfigError(
+            f"No UDM record and no synced source record has the id {record_id!r}{scope}.",
+            remedy="Give a UDM id (udm_id column) or a Dynamics record id (GUID) of a record that was "
+            "synced; `dynasync status` shows what was synced.",
+        )
+    return found
+
+
+def find_record(store: UdmStore, wanted: str, entity: str | None) -> tuple[str, str] | None:
     """(entity, udm id) of a UDM id or of a source row's id, or None."""
     known = sorted(store.entities())
     if entity is not None and entity not in known:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from dynasync.cli import emulator_cmd, mapping_cmd, schema_cmd, synapse_cmd, sync_cmd
+from dynasync.cli import emulator_cmd, mapping_cmd, record_cmd, schema_cmd, synapse_cmd, sync_cmd
 from dynasync.cli.context import State
 from dynasync.cli.output import Output, reported
 from dynasync.config import Settings
@@ -24,6 +24,7 @@ app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(synapse_cmd.app, name="synapse")
 app.add_typer(schema_cmd.app, name="schema")
 app.add_typer(mapping_cmd.app, name="mapping")
+app.add_typer(record_cmd.app, name="record")
 app.command("sync")(sync_cmd.sync)
 app.command("status")(sync_cmd.status)
 app.command("log")(sync_cmd.log)

@@ -113,7 +113,7 @@ async def bind(
                     remedy="Refresh the schema and fix the mapping.",
                 )
             spec_entity = compiled.spec.entity_for_table(table)
-            write_fields = _write_fields(spec_entity)
+            write_fields = write_fields_of(spec_entity)
             items.append(
                 Binding(
                     name,
@@ -177,7 +177,8 @@ def _server_fields(entity: EntityMapping | None, stream: StreamSpec) -> frozense
     return frozenset(name for name, server in verdict.items() if server)
 
 
-def _write_fields(entity: EntityMapping | None) -> frozenset[str]:
+def write_fields_of(entity: EntityMapping | None) -> frozenset[str]:
+    """The UDM fields a table mapping writes to its table (none for no mapping)."""
     if entity is None:
         return frozenset()
     return frozenset(

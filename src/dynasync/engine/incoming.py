@@ -9,12 +9,12 @@ our echo: its server-maintained values are refreshed in the UDM under an echo po
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dynasync.engine import echo
+from dynasync.engine.policy import always_applies
 from dynasync.synapses.base import LookupRef, SourceRecord
 from dynasync.udm.store import StoreTx
 from dynasync.udm.store_types import FieldPolicy, IncomingRow, Link
@@ -32,20 +32,7 @@ class Prepared:
 
 def echo_policy(source: str) -> FieldPolicy:
     """The field policy for echo rows: the source's own bookkeeping values always replace the UDM's."""
-    decision = f"{source} wins: echo of our own write (value maintained by {source} refreshed)"
-
-    def policy(
-        field: str,
-        current: Any,
-        current_time: dt.datetime | None,
-        incoming: Any,
-        incoming_time: dt.datetime,
-        *,
-        contested: bool = True,
-    ) -> tuple[bool, str]:
-        return True, decision
-
-    return policy
+    return always_applies(f"{source} wins: echo of our own write (value maintained by {source} refreshed)")
 
 
 def build_row(p: Prepared, link: Link | None, server_fields: frozenset[str]) -> IncomingRow:

@@ -77,6 +77,23 @@ def decide(
     )
 
 
+def always_applies(decision: str) -> FieldPolicy:
+    """A field policy under which every incoming value replaces the UDM's, logged with ``decision``."""
+
+    def policy(
+        field: str,
+        current: Any,
+        current_time: dt.datetime | None,
+        incoming: Any,
+        incoming_time: dt.datetime,
+        *,
+        contested: bool = True,
+    ) -> tuple[bool, str]:
+        return True, decision
+
+    return policy
+
+
 def field_policy(source: str, conflicts: Mapping[str, ConflictPolicy]) -> FieldPolicy:
     """Return the store's per-field policy callable for records coming from ``source``.
 

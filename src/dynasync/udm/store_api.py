@@ -74,6 +74,10 @@ class StoreOps(abc.ABC):
         return self._read(store_schema.hash_values, entity, values)
 
     # --- records ----------------------------------------------------------------------------------------
+    def value_problems(self, entity: str, values: Mapping[str, Any]) -> dict[str, str]:
+        """Why each value cannot be stored in its field (unknown fields included); empty when all can."""
+        return self._read(store_schema.value_problems, entity, values)
+
     def get(self, entity: str, udm_id: str) -> UdmRecord | None:
         """Return one record (deleted too), or None."""
         return self._read(store_records.get, entity, udm_id)

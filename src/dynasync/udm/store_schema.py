@@ -153,6 +153,21 @@ def hash_values(session: Session, entity: str, values: Mapping[str, Any]) -> str
     return codec.hash_canonical(coerce_values(info, values))
 
 
+def value_problems(session: Session, entity: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """Why each value cannot be stored in its field of ``entity`` (by field; unknown fields included)."""
+    info = session.info(entity)
+    problems: dict[str, str] = {}
+    for name, value in values.items():
+        if name not in info.entity.fields:
+            problems[name] = f"{info.entity.name} has no such field"
+            continue
+        try:
+            info.coercers[name](value)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            problems[name] = str(exc)
+    return problems
+
+
 def coerce_values(info: t.EntityInfo, values: Mapping[str, Any]) -> dict[str, Any]:
     """Coerce values to their canonical form; raise StoreError naming the field for an unknown field or bad value."""
     coercers = info.coercers

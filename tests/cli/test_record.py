@@ -1,0 +1,158 @@
+"""``dynasync record``: UDM records changed by hand reach Dynamics on the next sync; bad input changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynasync.emulator.server import EmulatorServer
+from dynasync.emulator.values import LookupValue
+
+from .helpers import Cli, one_paragraph_error
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cli(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """A synapse on the emulator (client credentials), activated with the default mapping and synced once."""
+    app = server.emulator.register_app("Record edits")
+    cli = Cli(tmp_path_factory.mktemp("record") / "home")
+    assert server.ca_path is not None
+    cli.run("synapse", "add", "dynamics", "--name", "Dyn", "--endpoint-url", server.authority,
+            "--org-url", server.org_url, "--emulator-ca", server.ca_path)  # fmt: skip
+    cli.run("synapse", "auth", "--client-id", app["client_id"], "--client-secret", app["client_secret"],
+            "--client-credentials")  # fmt: skip
+    cli.run("synapse", "activate", "--default-mapping")
+    cli.run("sync")
+    return cli
+
+
+def _account(server: EmulatorServer, account_id: str) -> dict[str, Any]:
+    row = server.emulator.store.get("account", uuid.UUID(account_id))
+    assert row is not None
+    return dict(row)
+
+
+def _some_account(cli: Cli, server: EmulatorServer, index: int) -> tuple[str, str]:
+    """(Dynamics id, UDM id) of the ``index``-th synced account (each test takes its own)."""
+    account_id = str(server.emulator.store.query("account", limit=index + 1)[index]["accountid"])
+    return account_id, str(cli.json("record", "show", account_id)["udm_id"])
+
+
+def _writes(cli: Cli) -> int:
+    totals = cli.json("sync")["totals"]
+    return int(totals["writes"])
+
+
+def test_show_finds_a_record_by_dynamics_or_udm_id(cli: Cli, server: EmulatorServer) -> None:
+    account_id, udm_id = _some_account(cli, server, 1)
+    by_dynamics = cli.json("record", "show", "{" + account_id.upper() + "}")
+    assert by_dynamics["entity"] == "Account" and by_dynamics["deleted"] is False
+    assert {"synapse": "dyn", "table": "account", "external_id": account_id} in by_dynamics["links"]
+    assert by_dynamics["values"]["name"] == _account(server, account_id)["name"]
+    assert cli.json("record", "show", udm_id, "--entity", "account") == by_dynamics
+    text = cli.run("record", "show", udm_id).stdout
+    assert f"Account {udm_id}" in text and f"dyn account {account_id}" in text
+
+
+def test_set_is_written_back_once_then_quiet(cli: Cli, server: EmulatorServer) -> None:
+    account_id, udm_id = _some_account(cli, server, 2)
+    edit = cli.json("record", "set", udm_id, "phone=+1-555-0100", "description=")
+    assert edit["action"] == "updated" and edit["destinations"] == ["Dyn (account)"]
+    assert {c["field"]: c["new"] for c in edit["changes"]} == {"phone": "+1-555-0100", "description": None}
+    assert _writes(cli) == 1
+    row = _account(server, account_id)
+    assert (row["telephone1"], row["description"]) == ("+1-555-0100", None)
+    assert _writes(cli) == 0  # the echo of our write is recognised; nothing is written again
+    log = cli.json("log", udm_id)
+    by_hand = next(e for e in log["events"] if e["direction"] == "udm")
+    assert {f["decision"] for f in by_hand["fields"]} == {"set by hand in the UDM (dynasync record)"}
+
+
+def test_set_wins_over_a_source_time_in_the_future(cli: Cli, server: EmulatorServer) -> None:
+    """An edit by hand is the user's explicit word: a source clock ahead of ours does not refuse it."""
+    account_id, udm_id = _some_account(cli, server, 3)
+    cli.run("record", "set", udm_id, "modified_on=2999-01-01T00:00:00Z")  # a source time far ahead
+    edit = cli.json("record", "set", udm_id, "phone=+1-555-0142")
+    assert [c["new"] for c in edit["changes"]] == ["+1-555-0142"]
+    assert _writes(cli) == 1 and _account(server, account_id)["telephone1"] == "+1-555-0142"
+
+
+def test_set_a_field_no_mapping_writes_says_it_stays_local(cli: Cli, server: EmulatorServer) -> None:
+    _account_id, udm_id = _some_account(cli, server, 4)
+    edit = cli.json("record", "set", udm_id, "created_on=2020-01-01T00:00:00Z")
+    assert edit["kept_local"] == ["created_on"] and edit["destinations"] == []
+    text = cli.run("record", "set", udm_id, "created_on=2021-01-01T00:00:00+02:00").stdout
+    assert "No mapping writes created_on" in text and "nothing is written back" in text
+
+
+def test_new_record_is_created_in_dynamics(cli: Cli, server: EmulatorServer) -> None:
+    made = cli.json("record", "new", "account", "name=Fabrikam by hand", "account_number=FAB-100")
+    assert made["action"] == "created" and made["entity"] == "Account"
+    assert _writes(cli) == 1
+    shown = cli.json("record", "show", made["udm_id"])
+    (link,) = shown["links"]
+    assert _account(server, link["external_id"])["name"] == "Fabrikam by hand"
+    error = one_paragraph_error(
+        cli.run("record", "new", "Account", "name=Twin", "account_number=fab-100", expect=2)
+    )
+    assert made["udm_id"] in error and "match key" in error and "record set" in error
+
+
+def test_new_contact_refers_to_an_account_by_udm_id(cli: Cli, server: EmulatorServer) -> None:
+    account_id, udm_id = _some_account(cli, server, 5)
+    made = cli.json("record", "new", "Contact", "last_name=By Hand", f"account_ref={udm_id.upper()}")
+    assert _writes(cli) == 1
+    (link,) = cli.json("record", "show", made["udm_id"])["links"]
+    contact = server.emulator.store.get("contact", uuid.UUID(link["external_id"]))
+    assert contact is not None
+    parent = contact["parentcustomerid"]
+    assert isinstance(parent, LookupValue) and (parent.entity, str(parent.id)) == ("account", account_id)
+
+
+def test_delete_marks_deleted_and_keeps_the_dynamics_row_without_opt_in(
+    cli: Cli, server: EmulatorServer
+) -> None:
+    account_id, udm_id = _some_account(cli, server, 6)
+    said = cli.run("record", "delete", account_id).stdout
+    assert f"Account {udm_id} deleted" in said and "deletes.from_udm is off" in said
+    assert cli.json("record", "show", udm_id)["deleted"] is True
+    assert _writes(cli) == 0 and _account(server, account_id)["accountid"]
+    error = one_paragraph_error(cli.run("record", "set", udm_id, "phone=1", expect=2))
+    assert "is deleted" in error and "record new" in error
+    assert "already deleted" in one_paragraph_error(cli.run("record", "delete", udm_id, expect=2))
+
+
+def test_bad_input_names_every_problem_and_changes_nothing(cli: Cli, server: EmulatorServer) -> None:
+    _account_id, udm_id = _some_account(cli, server, 7)
+    before = cli.json("record", "show", udm_id)
+    result = cli.run(
+        "record", "set", udm_id, "phone=+1", "revenue=12x", "bogus=1", "do_not_email=maybe",
+        "modified_on=2024-05-01T12:00:00", "primary_contact_ref=no-such-contact", expect=2,
+    )  # fmt: skip
+    error = one_paragraph_error(result)
+    assert "5 field value(s) cannot be used" in error and "Nothing was changed" in error
+    for part in ("revenue: '12x' is not a decimal number", "bogus: Account has no such field",
+                 "do_not_email: 'maybe' is not a boolean", "modified_on: naive datetime",
+                 "primary_contact_ref: no live Contact record"):  # fmt: skip
+        assert part in error
+    assert "Fields of Account:" in error
+    assert cli.json("record", "show", udm_id) == before
+    syntax = one_paragraph_error(cli.run("record", "set", udm_id, "phone", "=x", "a=1", "a=2", expect=2))
+    assert "'phone' is not field=value" in syntax and "'=x' is not field=value" in syntax
+    assert "field 'a' is given twice" in syntax
+    assert "no UDM entity 'Acount'" in one_paragraph_error(
+        cli.run("record", "new", "Acount", "name=x", expect=2)
+    )
+    missing = one_paragraph_error(cli.run("record", "show", "not-an-id", expect=2))
+    assert "not-an-id" in missing and "Dynamics record id" in missing
+
+
+def test_record_commands_are_listed(cli: Cli, tmp_path: Path) -> None:
+    help_text = cli.run("record", "--help").stdout
+    for command in ("show", "set", "new", "delete"):
+        assert command in help_text

@@ -129,7 +129,8 @@ def _command(emulator: Any, request: Mapping[str, Any], extra: list[Any]) -> dic
         return {"count": store.count(str(request["table"]))}
     if cmd == "mutate":
         update, delete = int(request.get("update", 0)), int(request.get("delete", 0))
-        prefix = int(request.get("round", 1))  # a new value per round, so repeated mutations change rows again
+        # A new value per round, so that repeated mutations change the rows again.
+        prefix = int(request.get("round", 1))
         rows = store.query("account", limit=update + delete, select=["accountid"])
         ids = [r["accountid"] for r in rows]
         with emulator.lock, store.transaction():

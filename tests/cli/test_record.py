@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,22 @@ def test_record_commands_are_listed(cli: Cli, tmp_path: Path) -> None:
     help_text = cli.run("record", "--help").stdout
     for command in ("show", "set", "new", "delete"):
         assert command in help_text
+
+
+def test_a_sql_update_of_the_udm_is_written_back(cli: Cli, server: EmulatorServer) -> None:
+    """People query the UDM with SQL and will change it with SQL too: such a change syncs like any other."""
+    account_id, udm_id = _some_account(cli, server, 8)
+    with sqlite3.connect(cli.home / "udm.db") as db:
+        db.execute("UPDATE udm_account SET phone = '+1-555-0177' WHERE udm_id = ?", (udm_id,))
+    assert _writes(cli) == 1 and _account(server, account_id)["telephone1"] == "+1-555-0177"
+    assert _writes(cli) == 0
+    events = cli.json("log", udm_id)["events"]  # newest first
+    edit = next(i for i, e in enumerate(events) if e["synapse"] == "sql")
+    assert [(f["field"], f["new"]) for f in events[edit]["fields"]] == [("phone", "+1-555-0177")]
+    write = next(i for i, e in enumerate(events) if e["direction"] == "out")
+    assert write < edit and {f["field"] for f in events[write]["fields"]} == {"telephone1"}
+    with (
+        sqlite3.connect(cli.home / "udm.db") as db,
+        pytest.raises(sqlite3.IntegrityError, match="udm_deleted = true"),
+    ):
+        db.execute("DELETE FROM udm_account WHERE udm_id = ?", (udm_id,))

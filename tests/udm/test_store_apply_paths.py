@@ -87,7 +87,9 @@ def seed(store: UdmStore) -> None:
         hash="written-hash",
     )
     store.mark_deleted("account", SEED_IDS[4], run_id="seed")
-    with store.transaction() as tx:  # a record dropped by hand: its link re-creates it
+    # A record purged by hand (SQL may remove only deleted records): its link re-creates it.
+    store.mark_deleted("account", SEED_IDS[5], run_id="seed")
+    with store.transaction() as tx:
         tx.connection.execute(sa.text("DELETE FROM udm_account WHERE udm_id = :id"), {"id": SEED_IDS[5]})
 
 

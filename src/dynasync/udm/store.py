@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from dynasync.clock import Clock, SystemClock
 from dynasync.errors import StoreError
-from dynasync.udm import migrations
+from dynasync.udm import migrations, store_sql_edits
 from dynasync.udm.store_api import StoreOps
 from dynasync.udm.store_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from dynasync.udm.store_session import Session, StoreCore
@@ -290,6 +290,7 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
     try:
         with store.transaction() as tx:
             migrations.migrate(tx.connection, store._core.clock.now())
+            store_sql_edits.ensure(tx._live())
     except BaseException:
         store.close()
         raise

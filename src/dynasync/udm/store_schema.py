@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from dynasync.errors import StoreError
 from dynasync.udm import store_codec as codec
+from dynasync.udm import store_sql_edits
 from dynasync.udm import store_tables as t
 from dynasync.udm.model import FieldType, UdmEntity
 from dynasync.udm.store_session import Session
@@ -87,6 +88,8 @@ def ensure_entity(session: Session, entity: UdmEntity) -> EntityChange:
     for name in added:
         ddl = _column_ddl(session, name, info.table.c[name].type)
         session.conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
+    if added:
+        store_sql_edits.install(session, info)  # the triggers name every field column
     if session.dialect == "postgresql":
         for name, length in widened:
             session.conn.exec_driver_sql(
@@ -122,6 +125,7 @@ def _create(session: Session, entity: UdmEntity, now: Any) -> EntityChange:
         )
     info.table.create(session.conn)
     _ensure_match_index(session, info)
+    store_sql_edits.install(session, info)
     definition = codec.dumps(t.encode_definition(entity.name, fields, tuple(entity.match_keys)))
     session.conn.execute(
         sa.insert(t.catalog).values(

@@ -1,0 +1,141 @@
+"""Direct SQL edits of entity tables: tracked like store edits (version, field times, log), never lost silently."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from dynasync.errors import StoreError
+from dynasync.udm import store_sql_edits
+from dynasync.udm.model import FieldType, UdmField
+from dynasync.udm.store import IncomingRow, UdmStore
+
+from .conftest import account_entity
+
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def accounts(store: UdmStore) -> UdmStore:
+    store.ensure_entity(account_entity())
+    return store
+
+
+def _sql(store: UdmStore, statement: str, **params: object) -> None:
+    """Run a statement the way a person with a SQL client would: its own transaction, outside the store API."""
+    with store.transaction() as tx:
+        tx.connection.execute(sa.text(statement), params)
+
+
+def _create(store: UdmStore) -> str:
+    return (
+        store.apply_upserts(
+            "account",
+            "dynamics",
+            "account",
+            [IncomingRow("x1", {"name": "A", "employees": 1}, modified_on=T0)],
+        )
+        .rows[0]
+        .udm_id
+    )
+
+
+def test_an_update_gets_a_new_version_field_times_and_a_log_event(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    before = accounts.get("account", udm_id)
+    assert before is not None
+    _sql(accounts, "UPDATE udm_account SET name = 'Renamed', revenue = 12.5 WHERE udm_id = :id", id=udm_id)
+    after = accounts.get("account", udm_id)
+    assert after is not None
+    assert after.version == before.version + 1 == accounts.max_version()
+    assert after.values["name"] == "Renamed" and after.values["employees"] == 1
+    assert (
+        after.updated_at is not None
+        and before.updated_at is not None
+        and after.updated_at > before.updated_at
+    )
+    times = dict(after.field_updated_at)
+    assert times["name"] > T0 and times["revenue"] > T0  # stamped now (real time)
+    assert times["employees"] == before.field_updated_at["employees"]  # untouched fields keep theirs
+    (event, *_older) = accounts.search_log(entity="account", udm_id=udm_id)
+    assert (event.direction, event.synapse, event.action) == ("udm", "sql", "updated")
+    changes = {f.field: (f.old, f.new, f.decision) for f in event.fields}
+    assert changes["name"] == ("A", "Renamed", store_sql_edits.SQL_DECISION)
+    assert set(changes) == {"name", "revenue"}
+    assert [r.id for r in accounts.iter_changed("account", after_version=before.version)] == [udm_id]
+
+
+def test_an_update_that_changes_nothing_is_not_a_change(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    version = accounts.max_version()
+    _sql(accounts, "UPDATE udm_account SET name = name, employees = 1")
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.version == version == accounts.max_version()
+    assert len(accounts.search_log(entity="account", udm_id=udm_id)) == 1  # only the create
+
+
+def test_the_store_own_writes_never_fire_the_edit_trigger(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    accounts.upsert("account", {"name": "B"}, udm_id=udm_id)
+    late = IncomingRow("x1", {"name": "C", "employees": 2}, modified_on=T0 + dt.timedelta(days=900))
+    accounts.apply_upserts("account", "dynamics", "account", [late])
+    accounts.apply_deletes("account", "dynamics", "account", ["x1"])
+    events = accounts.search_log(entity="account", udm_id=udm_id)
+    assert [e.synapse for e in events] == ["dynamics", "dynamics", "udm", "dynamics"]
+
+
+def test_a_sql_edit_is_the_newest_value_under_latest_update_wins(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    _sql(accounts, "UPDATE udm_account SET name = 'By SQL'")
+    older = IncomingRow("x1", {"name": "From source"}, modified_on=T0 + dt.timedelta(hours=1))
+    outcome = accounts.apply_upserts("account", "dynamics", "account", [older]).rows[0]
+    (change,) = outcome.changes
+    assert change.applied is False and change.decision == "latest_update_wins: udm newer"
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.values["name"] == "By SQL"
+
+
+def test_delete_of_a_live_record_is_refused_and_a_soft_delete_syncs(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    with pytest.raises(StoreError, match=r"cannot be removed with DELETE.*udm_deleted = true"):
+        _sql(accounts, "DELETE FROM udm_account")
+    assert accounts.count("account") == 1
+    _sql(accounts, "UPDATE udm_account SET udm_deleted = :yes", yes=True)
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.deleted and record.version == accounts.max_version()
+    assert accounts.search_log(entity="account", udm_id=udm_id)[0].action == "deleted"
+    _sql(accounts, "DELETE FROM udm_account")  # purging a deleted record is allowed
+    assert accounts.count("account", include_deleted=True) == 0
+
+
+def test_new_columns_are_tracked_after_the_entity_grows(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    accounts.ensure_entity(account_entity(tier=UdmField("tier", FieldType.STRING)))
+    version = accounts.max_version()
+    _sql(accounts, "UPDATE udm_account SET tier = 'Gold'")
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.values["tier"] == "Gold" and record.version == version + 1
+
+
+def test_a_store_without_the_triggers_gets_them_when_opened(
+    opener: Callable[[], UdmStore], accounts: UdmStore
+) -> None:
+    udm_id = _create(accounts)
+    edit, delete = store_sql_edits.trigger_names("udm_account")
+    with accounts.transaction() as tx:  # as a store made before the triggers existed
+        if tx.connection.dialect.name == "postgresql":
+            tx.connection.exec_driver_sql(f"DROP TRIGGER {edit} ON udm_account")
+            tx.connection.exec_driver_sql(f"DROP TRIGGER {delete} ON udm_account")
+        else:
+            tx.connection.exec_driver_sql(f"DROP TRIGGER {edit}")
+            tx.connection.exec_driver_sql(f"DROP TRIGGER {delete}")
+    version = accounts.max_version()
+    _sql(accounts, "UPDATE udm_account SET name = 'untracked'")
+    assert accounts.max_version() == version  # no trigger: not tracked
+    reopened = opener()
+    _sql(reopened, "UPDATE udm_account SET name = 'tracked'")
+    record = reopened.get("account", udm_id)
+    assert record is not None and record.version == version + 1

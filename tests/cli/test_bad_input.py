@@ -268,3 +268,10 @@ def test_emulator_ca_prints_the_bundle_path(cli: Cli) -> None:
     assert path.is_file() and path.read_text().startswith("-----BEGIN CERTIFICATE-----")
     assert path.is_relative_to(cli.home)
     assert cli.json("emulator", "ca") == {"ca_bundle": str(path)}
+
+
+def test_a_local_org_url_without_the_emulator_ca_says_which_option_allows_it(cli: Cli) -> None:
+    error = _add(cli, endpoint="https://127.0.0.1:8443/contoso.onmicrosoft.com", org="https://127.0.0.1:8443",
+                 expect=2)  # fmt: skip
+    assert "'127.0.0.1' is a local address" in error and "--emulator-ca" in error
+    assert "dynasync emulator ca" in error

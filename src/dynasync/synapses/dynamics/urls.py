@@ -152,7 +152,9 @@ def parse_org_url(raw: str, *, allow_local_emulator: bool = False) -> OrgHost:
     if host in EMULATOR_HOSTS:
         if not allow_local_emulator:
             raise UrlProblem(
-                f"'{host}' is a local address; it is accepted only for the local emulator (allow_local_emulator)"
+                f"'{host}' is a local address; it is accepted only for the local emulator (setting "
+                "allow_local_emulator; on the command line, add --emulator-ca with the CA file `dynasync emulator "
+                "ca` prints)"
             )
         if port is None:
             raise UrlProblem("a local emulator Organization URL needs its port, e.g. https://127.0.0.1:8443")

@@ -10,6 +10,7 @@ import pytest
 from dynasync.clock import FrozenClock
 from dynasync.udm import store_codec as codec
 from dynasync.udm.store import IncomingRow, UdmStore
+from dynasync.udm.store_types import WrittenRow
 
 from .conftest import account_entity, contact_entity
 
@@ -130,40 +131,56 @@ def test_deletes_and_resurrection(accounts: UdmStore, clock: FrozenClock) -> Non
     assert accounts.mark_deleted("account", "no-such-id") is False
 
 
-def test_iter_changed_skips_changes_from_the_destination(accounts: UdmStore) -> None:
+def test_iter_changed_skips_records_verified_for_the_destination(accounts: UdmStore) -> None:
     start = accounts.max_version()
+
+    def changed_for(destination: str) -> list[str]:
+        return [r.id for r in accounts.iter_changed("account", after_version=start, destination=destination)]
+
+    # A create from a row verifies its link only when the caller says the row holds every written value.
+    plain = accounts.apply_upserts(
+        "account", "dynamics", "account", [IncomingRow("x0", {"name": "partial"}, modified_on=T0)]
+    ).rows[0]
     result = accounts.apply_upserts(
-        "account", "dynamics", "account", [IncomingRow("x1", {"name": "from dynamics"}, modified_on=T0)]
+        "account",
+        "dynamics",
+        "account",
+        [IncomingRow("x1", {"name": "from dynamics"}, modified_on=T0)],
+        verify_creates=True,
     )
     udm_id = result.rows[0].udm_id
     local = accounts.upsert("account", {"name": "made in UDM"})
-    to_dynamics = [
-        r.id for r in accounts.iter_changed("account", after_version=start, destination="dynamics")
-    ]
-    assert to_dynamics == [local.udm_id]
-    to_other = [r.id for r in accounts.iter_changed("account", after_version=start, destination="salesforce")]
-    assert to_other == [udm_id, local.udm_id]
-    edit = accounts.upsert(
-        "account", {"name": "edited"}, udm_id=udm_id, changed_at=T0 + dt.timedelta(hours=1)
+    assert changed_for("dynamics") == [plain.udm_id, local.udm_id]
+    assert changed_for("salesforce") == [plain.udm_id, udm_id, local.udm_id]
+    # A change read from a verified row keeps it verified; a UDM edit does not.
+    accounts.apply_upserts(
+        "account", "dynamics", "account", [IncomingRow("x1", {"name": "renamed there"}, modified_on=T0)]
     )
-    to_dynamics = [
-        r.id for r in accounts.iter_changed("account", after_version=start, destination="dynamics")
-    ]
-    assert to_dynamics == [local.udm_id, udm_id]
-    accounts.mark_written(
-        "dynamics",
-        "account",
-        "x1",
-        entity="account",
-        udm_id=udm_id,
-        values={"name": "edited"},
-        udm_version=edit.version,
+    assert changed_for("dynamics") == [plain.udm_id, local.udm_id]
+    edit = accounts.upsert("account", {"name": "edited"}, udm_id=udm_id, changed_at=T0 + dt.timedelta(days=1))
+    assert changed_for("dynamics") == [plain.udm_id, local.udm_id, udm_id]
+    # A refused change leaves the row behind the record: not verified.
+    older = IncomingRow("x1", {"name": "stale"}, modified_on=T0 + dt.timedelta(hours=1))
+    accounts.apply_upserts("account", "dynamics", "account", [older])
+    assert changed_for("dynamics")[-1] == udm_id
+    # A write that sent only some values is not proof; a complete one is; so is a check that found it equal.
+    now = accounts.get("account", udm_id)
+    assert now is not None
+    accounts.mark_written_many("dynamics", "account", "account", [WrittenRow("x1", udm_id, now.version, "h")])
+    assert udm_id in changed_for("dynamics")
+    accounts.mark_written_many(
+        "dynamics", "account", "account", [WrittenRow("x1", udm_id, now.version, "h", complete=True)]
     )
-    to_dynamics = [
-        r.id for r in accounts.iter_changed("account", after_version=start, destination="dynamics")
-    ]
-    assert to_dynamics == [local.udm_id]
-    assert [r.id for r in accounts.iter_changed("account", after_version=edit.version)] == []
+    assert changed_for("dynamics") == [plain.udm_id, local.udm_id]
+    accounts.mark_verified("dynamics", "account", {plain.udm_id: plain.version})
+    assert changed_for("dynamics") == [local.udm_id]
+    # The row now holds a value the UDM refuses: no longer verified, though the record's version did not move.
+    refused = IncomingRow("x1", {"name": "stale again"}, modified_on=T0 + dt.timedelta(hours=2))
+    assert accounts.apply_upserts("account", "dynamics", "account", [refused]).rows[0].version == now.version
+    assert changed_for("dynamics") == [local.udm_id, udm_id]
+    assert [
+        r.id for r in accounts.iter_changed("account", after_version=edit.version)
+    ] == []  # marks keep versions
 
 
 def test_streaming_iteration_keeps_memory_flat(accounts: UdmStore) -> None:

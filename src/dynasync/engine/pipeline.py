@@ -160,6 +160,7 @@ class ReadPipeline:
                     run_id=self.ctx.run_id,
                     policy=policy,
                     hash_value=echo.field_hash,
+                    verify_creates=self.binding.synced_on_create,
                 )
                 outcomes.extend(result.rows)
         return outcomes

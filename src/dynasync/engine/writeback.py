@@ -39,6 +39,7 @@ class _Planned:
     recheck: bool = (
         False  # some values can only be set once the row exists (e.g. a status): send them next run
     )
+    complete: bool = False  # every written value is sent: once it succeeds, the row holds the record
 
 
 class WriteBack:
@@ -49,6 +50,7 @@ class WriteBack:
         self.binding = binding
         self.counts: SynapseCounts = ctx.report.entity(binding.entity).counts(binding.synapse_name)
         self.in_sync: list[str] = []  # UDM ids found already in sync while planning
+        self.verified: dict[str, int] = {}  # of those, the ones compared equal, with their versions
 
     async def run(self) -> None:
         """Write the records whose values this destination does not hold yet.
@@ -80,6 +82,9 @@ class WriteBack:
         done = set(held)
         state = store.get_state(syn, table)
         after = saved = state.written_version if state is not None else 0
+        # Every version up to here is committed: records the scan below passes over (verified for this table at
+        # their version) lie below it, so the watermark may move up to it at the end.
+        top = store.max_version()
         # Records this run created from this very table hold what it holds: skip them (and whole runs of their
         # versions without reading them) while they are unchanged.
         created = self.ctx.created.get((syn, table))
@@ -87,9 +92,8 @@ class WriteBack:
             after = created.skip_from(after)
         while True:
             with store.transaction() as tx:
-                page = list(
-                    itertools.islice(tx.iter_changed(entity, after_version=after, batch_size=size), size)
-                )
+                changed = tx.iter_changed(entity, after_version=after, batch_size=size, destination=syn)
+                page = list(itertools.islice(changed, size))
                 if not page:
                     break
                 todo = [r for r in page if r.id not in done and not (created and r.version in created)]
@@ -99,6 +103,7 @@ class WriteBack:
                 after = created.skip_from(after)
             await self._write(planned, watermark=after)
             saved = after
+        after = max(after, top)
         if after != saved:
             with store.transaction() as tx:
                 tx.put_written_version(syn, table, after)
@@ -121,6 +126,7 @@ class WriteBack:
         recreated: list[str] = []
         planned: list[_Planned] = []
         self.in_sync = []
+        self.verified = {}
         for record in page:
             link = links.get(record.id)
             if link is None and record.id in deleted_here:
@@ -149,6 +155,7 @@ class WriteBack:
             ):
                 # The values-form state shows the destination holds these values: no per-field hashing.
                 self.in_sync.append(record.id)
+                self.verified[record.id] = record.version
                 continue
             base = echo.decode(link.last_read_hash) if link is not None else {}
             current = echo.fingerprint(udm_values)
@@ -164,6 +171,7 @@ class WriteBack:
                 ]
             if link is not None and not changed:
                 self.in_sync.append(record.id)  # the destination holds these values (the change came from it)
+                self.verified[record.id] = record.version
                 continue
             references: dict[str, LookupRef | None] = {}
             scalars: dict[str, Any] = {}
@@ -191,6 +199,7 @@ class WriteBack:
                 continue
             creating = link is None or self._unconfirmed(link)
             values, unsent, later = self._sendable(out.values, creating=creating)
+            complete = not unsent and not later
             new_fp = dict(base)
             new_fp.update({f: current[f] for f in changed if f not in unsent})
             if later:
@@ -211,16 +220,25 @@ class WriteBack:
                 op = WriteOp(
                     WriteKind.UPSERT if ext_id else WriteKind.CREATE, table, values=values, id=ext_id
                 )
-                planned.append(_Planned(record, op, op.id or "", new_fp, creating=True, recheck=later))
+                planned.append(
+                    _Planned(record, op, op.id or "", new_fp, creating=True, recheck=later, complete=complete)
+                )
             elif self._unconfirmed(link):
                 op = WriteOp(WriteKind.UPSERT, table, values=values, id=link.external_id)
-                planned.append(_Planned(record, op, link.external_id, new_fp, creating=True, recheck=later))
+                planned.append(
+                    _Planned(
+                        record, op, link.external_id, new_fp, creating=True, recheck=later, complete=complete
+                    )
+                )
             else:
                 if_match = link.external_version if self.ctx.options.use_if_match else None
                 op = WriteOp(WriteKind.UPDATE, table, values=values, id=link.external_id, if_match=if_match)
-                planned.append(_Planned(record, op, link.external_id, new_fp))
+                planned.append(_Planned(record, op, link.external_id, new_fp, complete=complete))
         if recreated:
             tx.drop_tombstones(syn, table, entity, recreated)
+        if self.verified:
+            # Compared equal now: later scans pass over these records until they change again.
+            tx.mark_verified(syn, entity, self.verified)
         return planned
 
     def _sendable(
@@ -313,13 +331,17 @@ class WriteBack:
             if result.ok and ext_id:
                 if op.kind is WriteKind.DELETE:
                     self.counts.written_deleted += 1
-                    marks.append(self._mark(item.record, ext_id, item.fingerprint, None))
+                    marks.append(self._mark(item.record, ext_id, item.fingerprint, None, complete=True))
                 else:
                     if item.creating:
                         self.counts.written_created += 1
                     else:
                         self.counts.written_updated += 1
-                    marks.append(self._mark(item.record, ext_id, item.fingerprint, result.version))
+                    marks.append(
+                        self._mark(
+                            item.record, ext_id, item.fingerprint, result.version, complete=item.complete
+                        )
+                    )
                 if item.recheck:
                     reason = "created; values settable only on an existing row are sent next run"
                     self._hold(tx, item.record, reason, kind="write_recheck")
@@ -347,12 +369,23 @@ class WriteBack:
 
     @staticmethod
     def _mark(
-        record: UdmRecord, external_id: str, fingerprint: Mapping[str, str], external_version: str | None
+        record: UdmRecord,
+        external_id: str,
+        fingerprint: Mapping[str, str],
+        external_version: str | None,
+        *,
+        complete: bool,
     ) -> WrittenRow:
         # What we wrote is now both the last thing written and the last state known of the row.
         text = echo.encode(fingerprint)
         return WrittenRow(
-            external_id, record.id, record.version, text, external_version=external_version, read_hash=text
+            external_id,
+            record.id,
+            record.version,
+            text,
+            external_version=external_version,
+            read_hash=text,
+            complete=complete,
         )
 
     def _hold(self, tx: StoreTx, record: UdmRecord, reason: str, *, kind: str) -> None:

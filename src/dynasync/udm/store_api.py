@@ -159,11 +159,14 @@ class StoreOps(abc.ABC):
         run_id: str | None = None,
         policy: FieldPolicy | None = None,
         hash_value: Callable[[Any], str] | None = None,
+        verify_creates: bool = False,
     ) -> ApplyResult:
         """Apply a page of mapped external rows: link, else match key, else create; diff, policy, links, log.
 
         ``hash_value`` hashes a UDM value the way ``IncomingRow.synced`` entries were made; with it, a change
         to a field whose UDM value is still the one the source last held reaches the policy as uncontested.
+        ``verify_creates``: a record created from a row holds every value the synapse's mapping writes (it
+        reads every field it writes), so its link is verified at once (see ``iter_changed(destination=)``).
         """
         return self._write(
             store_apply.apply_upserts,
@@ -174,6 +177,7 @@ class StoreOps(abc.ABC):
             run_id=run_id,
             policy=policy,
             hash_value=hash_value,
+            verify_creates=verify_creates,
         )
 
     def apply_deletes(
@@ -295,6 +299,10 @@ class StoreOps(abc.ABC):
     def mark_written_many(self, synapse: str, table: str, entity: str, rows: Sequence[WrittenRow]) -> None:
         """Record many successful write-backs of one table at once (each as ``mark_written`` with its hash)."""
         self._write(store_links.mark_written_many, synapse, table, entity, list(rows))
+
+    def mark_verified(self, synapse: str, entity: str, versions: Mapping[str, int]) -> None:
+        """Record that the synapse's rows hold every written value of these records at these versions (by UDM id)."""
+        self._write(store_links.mark_verified, synapse, entity, dict(versions))
 
     # --- sync state, runs, quarantine -------------------------------------------------------------------
     def get_state(self, synapse: str, stream: str) -> SyncState | None:

@@ -66,6 +66,7 @@ class _Page:
     keys: list[tuple[Any, ...] | None]
     repeated: set[str]
     loaded: set[str] = field(default_factory=set)  # UDM ids fetched, or known to be missing
+    verify_creates: bool = False  # see apply_upserts
 
 
 def apply_upserts(
@@ -78,11 +79,20 @@ def apply_upserts(
     run_id: str | None = None,
     policy: FieldPolicy | None = None,
     hash_value: Callable[[Any], str] | None = None,
+    verify_creates: bool = False,
 ) -> ApplyResult:
     """Apply one page of mapped external rows; see ``UdmStore.apply_upserts``."""
     with _collector_paused():
         return _apply_page(
-            session, entity, synapse, table, rows, run_id=run_id, policy=policy, hash_value=hash_value
+            session,
+            entity,
+            synapse,
+            table,
+            rows,
+            run_id=run_id,
+            policy=policy,
+            hash_value=hash_value,
+            verify_creates=verify_creates,
         )
 
 
@@ -114,6 +124,7 @@ def _apply_page(
     run_id: str | None,
     policy: FieldPolicy | None,
     hash_value: Callable[[Any], str] | None,
+    verify_creates: bool,
 ) -> ApplyResult:
     batch = _start(session, entity, policy)
     batch.hash_value = hash_value
@@ -130,7 +141,7 @@ def _apply_page(
         and (not row.values or row.synced is None)
     }
     states = page_link_states(session, synapse, table, info.entity.name, info.table, ext_ids, maybe_same)
-    creator = _Creator(batch, synapse, table, run_id) if FAST_CREATES else None
+    creator = _Creator(batch, synapse, table, run_id, verify_creates) if FAST_CREATES else None
     # Rows not linked yet are likely creates: their insert columns are made while coercing.
     prepared = store_fastrow.prepare(
         info,
@@ -150,7 +161,7 @@ def _apply_page(
     }
     # Records fetched below, or known to be missing (a link whose record was dropped by hand).
     loaded = changed | {state[0] for state in states.values() if state[5] is None}
-    page = _Page(synapse, table, run_id, states, {}, set(), [], set(), loaded)
+    page = _Page(synapse, table, run_id, states, {}, set(), [], set(), loaded, verify_creates)
     batch.rows.update(get_rows(session, info, changed))
     match_keys = info.entity.match_keys
     if match_keys:
@@ -198,8 +209,11 @@ def _apply_page(
 class _Creator:
     """Fast creates: a new record, its link and its log row built directly as insert tuples."""
 
-    def __init__(self, batch: store_batch.Batch, synapse: str, table: str, run_id: str | None) -> None:
+    def __init__(
+        self, batch: store_batch.Batch, synapse: str, table: str, run_id: str | None, verify: bool
+    ) -> None:
         self.batch = batch
+        self.verify = verify
         self.synapse = synapse
         self.table = table
         self.run_id = run_id
@@ -262,7 +276,7 @@ class _Creator:
             state, logged = digest, store_log.created_fields(values)
         batch.link_rows.append(
             (self.synapse, self.table, ext_id, self.entity, udm_id, state, None, row.external_version,
-             version, now, now)
+             version, now, now, version if self.verify else None)
         )  # fmt: skip
         batch.log.append(
             (self.run_id, self.log_now, "in", self.synapse, self.table, ext_id, self.entity, udm_id, "created",
@@ -283,6 +297,7 @@ def _db_link(batch: store_batch.Batch, page: _Page, ext_id: str, state: LinkStat
         "external_version": state[3],
         "synced_version": state[4],
         "updated_at": batch.now,
+        "verified_version": state[6],
     }
     batch.links[ext_id] = lk
     return lk
@@ -301,6 +316,7 @@ def _new_link(batch: store_batch.Batch, page: _Page, external_id: str, udm_id: s
         "synced_version": None,
         "created_at": batch.now,
         "updated_at": batch.now,
+        "verified_version": None,
     }
     batch.links[external_id] = lk
     batch.new_links.add(external_id)
@@ -370,6 +386,7 @@ def _apply_one(
         action = "created" if created else "attached"
         page.taken.add(rec["udm_id"])
         lk = _new_link(batch, page, ext_id, rec["udm_id"])
+    before = rec["udm_version"]
     changes, applied, lost = batch.merge(rec, values, when, page.synapse, created, row.synced)
     if action == "updated" and not applied:
         action = "unchanged"
@@ -379,6 +396,16 @@ def _apply_one(
     if not lost:
         # Nothing of the source was refused: the external row now matches the UDM record.
         lk["synced_version"] = rec["udm_version"]
+        # Verified: the row held every written value when the record was at ``before``, and every change read
+        # now was applied, so it still does (a record created from the row holds what the row holds when every
+        # written field is also read). Otherwise the old mark stays behind the record's version.
+        if (created and action == "created" and page.verify_creates) or (
+            not created and before is not None and lk.get("verified_version") == before
+        ):
+            lk["verified_version"] = rec["udm_version"]
+    else:
+        # The row holds a value the UDM refused: whatever was verified, it is not any more (even at this version).
+        lk["verified_version"] = None
     batch.dirty_links.add(ext_id)
     if changes or created or action == "attached":  # an attach is logged even when it changed no value
         batch.log.append(

@@ -22,7 +22,7 @@ from dynasync.udm.store_types import FieldChange, FieldPolicy, latest_update_win
 
 L = t.links
 LINK_COLUMNS = [c.name for c in L.columns]
-LINK_UPDATE = ["last_read_hash", "external_version", "synced_version", "updated_at"]
+LINK_UPDATE = ["last_read_hash", "external_version", "synced_version", "updated_at", "verified_version"]
 LINK_KEY = ["synapse", "ext_table", "ext_id"]
 TIMES = "_times"  # decoded udm_field_times kept on a working row until it is written
 

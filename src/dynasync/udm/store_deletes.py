@@ -94,6 +94,6 @@ def _sync_links(session: Session, synapse: str, entity: str, versions: Mapping[s
     stmt = (
         sa.update(L)
         .where(L.c.synapse == synapse, L.c.entity == entity, L.c.udm_id == sa.bindparam("b_udm_id"))
-        .values(synced_version=sa.bindparam("b_version"))
+        .values(synced_version=sa.bindparam("b_version"), verified_version=sa.bindparam("b_version"))
     )
     session.conn.execute(stmt, [{"b_udm_id": k, "b_version": v} for k, v in versions.items()])

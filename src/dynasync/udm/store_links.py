@@ -138,9 +138,10 @@ def get_links(
     return {lk.external_id: lk for lk in (resolved(session, links) if read_state else links)}
 
 
-LinkState = tuple[str, str | None, str | None, str | None, int | None, int | None]
+LinkState = tuple[str, str | None, str | None, str | None, int | None, int | None, int | None]
 """What a page apply needs of a link: (udm_id, last_read_hash, last_written_hash, external_version,
-synced_version, the linked record's udm_version in the entity's table or None when it has no such record)."""
+synced_version, the linked record's udm_version in the entity's table or None when it has no such record,
+verified_version)."""
 
 
 def page_link_states(
@@ -161,11 +162,12 @@ def page_link_states(
     ph = "?" if session.dialect == "sqlite" else "%s"
     sql = (
         "SELECT l.ext_id, l.udm_id, l.last_read_hash, l.last_written_hash, l.external_version, "
-        f"l.synced_version, r.udm_version FROM ds_links AS l LEFT JOIN {quote(record_table.name)} AS r "
+        f"l.synced_version, r.udm_version, l.verified_version FROM ds_links AS l "
+        f"LEFT JOIN {quote(record_table.name)} AS r "
         f"ON r.udm_id = l.udm_id WHERE l.synapse = {ph} AND l.ext_table = {ph} AND l.ext_id IN ({{in}})"
     )
     states: dict[str, LinkState] = {
-        row[0]: (row[1], row[2], row[3], row[4], row[5], row[6])
+        row[0]: (row[1], row[2], row[3], row[4], row[5], row[6], row[7])
         for row in store_bulk.select_in(session, sql, (synapse, table), external_ids)
     }
     made = [
@@ -360,3 +362,17 @@ def mark_written_many(
         for w in rows
     ]
     session.conn.exec_driver_sql(update, params)
+    complete = {w.udm_id: w.udm_version for w in rows if w.complete}
+    if complete:
+        mark_verified(session, synapse, entity, complete)
+
+
+def mark_verified(session: Session, synapse: str, entity: str, versions: Mapping[str, int]) -> None:
+    """Set ``verified_version`` of the records' links to one synapse (one bulk statement)."""
+    if not versions:
+        return
+    ph = "?" if session.dialect == "sqlite" else "%s"
+    session.conn.exec_driver_sql(
+        f"UPDATE ds_links SET verified_version = {ph} WHERE synapse = {ph} AND entity = {ph} AND udm_id = {ph}",
+        [(version, synapse, entity, udm_id) for udm_id, version in versions.items()],
+    )

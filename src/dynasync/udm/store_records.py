@@ -171,10 +171,9 @@ def iter_changed(
 ) -> Iterator[UdmRecord]:
     """Stream records (deleted ones too) with ``udm_version > after_version``, ordered by version.
 
-    With ``destination``, skip records whose link to that synapse has ``synced_version >= udm_version`` (their
-    latest change came from, or was written to, that destination). That is not proof the destination holds every
-    value: a read that changed some fields moves ``synced_version`` while a newer UDM value of a field the source
-    did not change still differs, which is why the engine's write-back compares fingerprints instead.
+    With ``destination``, skip records whose link to that synapse has ``verified_version = udm_version``: at
+    this very version the synapse's row was known to hold every value its mapping writes (a record created from
+    the row, a change read from it onto a verified record, a complete write, a delete it made, or a check).
     """
     info = session.info(entity)
     tbl = info.table
@@ -186,5 +185,5 @@ def iter_changed(
             sa.and_(
                 lk.c.synapse == destination, lk.c.entity == info.entity.name, lk.c.udm_id == tbl.c.udm_id
             ),
-        ).where(sa.or_(lk.c.synced_version.is_(None), tbl.c.udm_version > lk.c.synced_version))
+        ).where(sa.or_(lk.c.verified_version.is_(None), lk.c.verified_version != tbl.c.udm_version))
     return _stream(session, info, stmt, batch_size)

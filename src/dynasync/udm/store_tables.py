@@ -67,6 +67,9 @@ links = sa.Table(
     sa.Column("synced_version", sa.BigInteger),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # The record's udm_version at which the row was known to hold every value the synapse's mapping writes
+    # (migration 5): the write-back passes over a record while this equals its version.
+    sa.Column("verified_version", sa.BigInteger),
     # One link per record and synapse; led by (entity, udm_id) it also finds all links of a record.
     sa.UniqueConstraint("entity", "udm_id", "synapse", name="uq_ds_links_record"),
 )

@@ -181,6 +181,7 @@ class WrittenRow:
     hash: str
     external_version: str | None = None
     read_hash: str | None = None
+    complete: bool = False  # every value the mapping writes was sent: the row now holds the record (verified)
 
 
 @dataclass(frozen=True, slots=True)

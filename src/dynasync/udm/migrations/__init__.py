@@ -7,10 +7,22 @@ from types import ModuleType
 
 import sqlalchemy as sa
 
-from dynasync.udm.migrations import m0001_initial, m0002_mappings, m0003_tombstones, m0004_lean_indexes
+from dynasync.udm.migrations import (
+    m0001_initial,
+    m0002_mappings,
+    m0003_tombstones,
+    m0004_lean_indexes,
+    m0005_verified_links,
+)
 
 # Explicit order; a new migration is a new module m000N_<name>.py with VERSION, NAME and upgrade(conn).
-MIGRATIONS: tuple[ModuleType, ...] = (m0001_initial, m0002_mappings, m0003_tombstones, m0004_lean_indexes)
+MIGRATIONS: tuple[ModuleType, ...] = (
+    m0001_initial,
+    m0002_mappings,
+    m0003_tombstones,
+    m0004_lean_indexes,
+    m0005_verified_links,
+)
 
 _version_table = sa.Table(
     "ds_schema_version",

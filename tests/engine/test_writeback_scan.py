@@ -1,0 +1,92 @@
+"""The write-back reads only records the destination may not hold: changes read from it are passed over.
+
+What the write-back looks at is counted through ``WriteBack._plan``; the outcome (what is written) is checked too,
+so skipping never costs a needed write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynasync.engine.writeback import WriteBack
+from dynasync.udm.model import UdmRecord
+
+from .harness import World
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path, page_size=4)
+    for i in range(6):
+        w.fake.insert(
+            "account",
+            {
+                "name": f"Acc {i}",
+                "city": "Oslo",
+                "revenue": Decimal(i),
+                "parentaccountid": None,
+                "ownerid": None,
+            },
+            id=f"a-{i}",
+        )
+    w.sync()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def planned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The UDM ids of the account records the write-back compares, in order."""
+    seen: list[str] = []
+    plan = WriteBack._plan
+
+    def counting(self: WriteBack, tx: Any, page: Sequence[UdmRecord]) -> Any:
+        if self.binding.entity == "Account":
+            seen.extend(r.id for r in page)
+        return plan(self, tx, page)
+
+    monkeypatch.setattr(WriteBack, "_plan", counting)
+    return seen
+
+
+def _account_counts(w: World) -> Any:
+    w.tick()
+    return w.sync().entities["Account"].synapses["dyn"]
+
+
+def test_changes_read_from_the_source_are_not_compared_again(world: World, planned: list[str]) -> None:
+    world.fake.update("account", "a-1", {"city": "Bergen"})
+    world.fake.update("account", "a-2", {"name": "Renamed there"})
+    counts = _account_counts(world)
+    assert counts.updated == 2 and counts.written_updated == 0
+    assert planned == []
+
+
+def test_a_udm_edit_is_compared_written_and_then_passed_over_again(world: World, planned: list[str]) -> None:
+    udm_id = world.link_of("account", "a-3")
+    world.tick()
+    world.store.upsert("Account", {"city": "Paris"}, udm_id=udm_id, source="udm")
+    counts = _account_counts(world)
+    assert counts.written_updated == 1 and planned == [udm_id]
+    planned.clear()
+    echo = _account_counts(world)  # our write comes back (modifiedon moved): an echo, not compared again
+    assert echo.echoes == 1 and echo.written_updated == 0 and planned == []
+    world.fake.update("account", "a-3", {"name": "Edited there later"})
+    later = _account_counts(world)
+    assert later.updated == 1 and later.written_updated == 0 and planned == []
+
+
+def test_a_refused_source_value_is_written_back(world: World, planned: list[str]) -> None:
+    """An older source edit loses to a newer UDM edit: the record is compared and the UDM's value sent back."""
+    udm_id = world.link_of("account", "a-4")
+    world.fake.update("account", "a-4", {"city": "Older edit"})
+    world.tick(60)
+    world.store.upsert("Account", {"city": "Rome"}, udm_id=udm_id, source="udm")
+    counts = _account_counts(world)
+    assert counts.written_updated == 1 and planned == [udm_id]
+    assert world.fake.rows("account")["a-4"]["city"] == "Rome" == world.udm("Account")[udm_id]["city"]

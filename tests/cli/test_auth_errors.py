@@ -153,6 +153,22 @@ def test_no_application_user(server: EmulatorServer, cli: Cli) -> None:
     _still_not_authenticated(cli)
 
 
+def test_ip_firewall(server: EmulatorServer, cli: Cli) -> None:
+    """The seed guide's "whitelist an IP" case: the environment's IP firewall refuses this machine."""
+    app = _register(server, cli)
+    _add(cli, server)
+    server.emulator.update_settings(ip_allow_list=("203.0.113.0/24",))
+    try:
+        error = one_paragraph_error(
+            _auth(cli, app["client_id"], app["client_secret"], "--client-credentials")
+        )
+    finally:
+        server.emulator.update_settings(ip_allow_list=())
+    assert "access to your IP is blocked" in error
+    assert "allowed IP ranges of the IP firewall" in error and server.org_url in error
+    _still_not_authenticated(cli)
+
+
 def test_redirect_url_not_registered(server: EmulatorServer, cli: Cli, browser: SignInBrowser) -> None:
     app = server.emulator.register_app("Syncari Integration", redirect_uris=("http://localhost/elsewhere",))
     _add(cli, server)

@@ -132,7 +132,11 @@ def test_ip_allow_list() -> None:
     with asgi_client(create_app(emulator)) as client:
         response = client.get(f"{API}WhoAmI")
         assert response.status_code == 403
-        assert "IP" in response.json()["error"]["message"]
+        assert response.json()["error"] == {
+            "code": "0x80048306",
+            "message": "The request you are trying to make is rejected as access to your IP is blocked. "
+            "Contact your administrator for more information.",
+        }
     with asgi_client(create_app(emulator), client_ip="10.1.2.3") as client:
         assert client.get(f"{API}WhoAmI").status_code == 401  # past the firewall, now needs a token
 

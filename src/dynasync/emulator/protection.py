@@ -199,12 +199,13 @@ def _invalid_caller(text: str) -> EmulatorError:
     )
 
 
-def _ip_blocked(ip: str | None) -> EmulatorError:
+def _ip_blocked() -> EmulatorError:
+    # The service's documented wording (it names no address); the code is the 403 one the platform maps.
     return EmulatorError(
         403,
         "0x80048306",
-        f"The IP address '{ip}' is blocked by the IP firewall of this environment. "
-        "Ask your administrator to add it to the allowed IP ranges.",
+        "The request you are trying to make is rejected as access to your IP is blocked. "
+        "Contact your administrator for more information.",
     )
 
 
@@ -224,7 +225,7 @@ async def process(emulator: Emulator, request: ODataRequest) -> ODataResponse | 
     the request's concurrency slot, so a slow or hanging request holds it), then the request itself.
     """
     if not emulator.settings.ip_allowed(request.client_ip):
-        return _common_headers(error_response(_ip_blocked(request.client_ip)))
+        return _common_headers(error_response(_ip_blocked()))
     try:
         caller = await anyio.to_thread.run_sync(resolve_caller, emulator, request)
     except InvalidToken:

@@ -102,6 +102,20 @@ def test_application_user_missing() -> None:
         assert bit in (err.remedy or "")
 
 
+def test_ip_firewall_says_where_to_allow_this_machine() -> None:
+    message = (
+        "The request you are trying to make is rejected as access to your IP is blocked. "
+        "Contact your administrator for more information."
+    )
+    err = dv(403, "0x80048306", message)
+    assert (
+        isinstance(err, E.IpBlockedError) and isinstance(err, ConfigError) and not isinstance(err, AuthError)
+    )
+    for bit in ("IP firewall", "Privacy + Security", "allowed IP ranges", CTX.org_url):
+        assert bit in (err.remedy or "")
+    assert isinstance(dv(403, "0x80040220", "missing prvReadAccount"), E.PrivilegeDeniedError)  # not confused
+
+
 def test_privilege_denied_names_privilege_and_table() -> None:
     message = (
         "Principal user (Id=e0a6..., type=8, roleCount=1, privilegeCount=5, accessMode=0), is missing prvReadAccount "

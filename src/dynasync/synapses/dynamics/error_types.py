@@ -200,6 +200,10 @@ class PrivilegeDeniedError(DynamicsAuthError):
         self.table = table
 
 
+class IpBlockedError(DynamicsError, ConfigError):
+    """The environment's IP firewall refused this machine's address (a configuration matter, not a login one)."""
+
+
 # --- source refusals -----------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from dynasync.synapses.dynamics.error_types import (
     ExpiredClientSecretError,
     HostRefusedError,
     InvalidClientSecretError,
+    IpBlockedError,
     PagingLoopError,
     PrivilegeDeniedError,
     ReauthenticationRequiredError,
@@ -63,6 +64,7 @@ __all__ = [
     "ExpiredClientSecretError",
     "HostRefusedError",
     "InvalidClientSecretError",
+    "IpBlockedError",
     "PagingLoopError",
     "PrivilegeDeniedError",
     "ReauthenticationRequiredError",
@@ -318,6 +320,15 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+# The seed guide's "whitelist an IP" case: the Power Platform IP firewall (a Managed Environments feature).
+_IP_FIREWALL = (
+    "The IP firewall of {org_url} refuses requests from this machine's address. In the Power Platform admin "
+    "center open Environments > (this environment) > Settings > Product > Privacy + Security and add the public "
+    "IP address this machine reaches Microsoft from (its egress address, in CIDR form, e.g. 203.0.113.7/32) to "
+    "the allowed IP ranges of the IP firewall; or run dynasync from a network that is allowed already."
+)
+
+
 def _privilege_remedy(message: str, ctx: ErrorContext) -> tuple[str, str | None, str | None]:
     match = re.search(r"\bprv[A-Za-z0-9_]+", message)
     privilege = None
@@ -382,6 +393,8 @@ def from_dataverse_response(
     message = service_message or f"Dataverse answered HTTP {status}."
     kw: dict[str, Any] = {"status": status, "code": code or None, "request_id": rid}
 
+    if status == 403 and "access to your ip is blocked" in message.lower():
+        return IpBlockedError(message, remedy=_IP_FIREWALL.format(org_url=ctx.org_url), **kw)
     if norm == "0x80072560" or "not a member of the organization" in message.lower():
         return ApplicationUserMissingError(
             message, remedy=_APP_USER_STEPS.format(client_id=ctx.client_id), **kw

@@ -111,6 +111,16 @@ def test_delete_of_a_live_record_is_refused_and_a_soft_delete_syncs(accounts: Ud
     assert accounts.count("account", include_deleted=True) == 0
 
 
+def test_changing_a_record_id_is_refused(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    with pytest.raises(StoreError, match="udm_id cannot be changed"):
+        _sql(accounts, "UPDATE udm_account SET udm_id = 'other' WHERE udm_id = :id", id=udm_id)
+    with pytest.raises(StoreError, match="udm_id cannot be changed"):  # with a field change too
+        _sql(accounts, "UPDATE udm_account SET udm_id = 'other', name = 'x' WHERE udm_id = :id", id=udm_id)
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.values["name"] == "A"
+
+
 def test_new_columns_are_tracked_after_the_entity_grows(accounts: UdmStore) -> None:
     udm_id = _create(accounts)
     accounts.ensure_entity(account_entity(tier=UdmField("tier", FieldType.STRING)))
@@ -139,3 +149,30 @@ def test_a_store_without_the_triggers_gets_them_when_opened(
     _sql(reopened, "UPDATE udm_account SET name = 'tracked'")
     record = reopened.get("account", udm_id)
     assert record is not None and record.version == version + 1
+
+
+def test_triggers_of_an_older_generation_are_replaced_on_open(
+    opener: Callable[[], UdmStore], accounts: UdmStore
+) -> None:
+    _create(accounts)
+    old = "udm_account_sql_edit_0"
+    with accounts.transaction() as tx:
+        conn = tx.connection
+        for name in store_sql_edits.trigger_names("udm_account"):  # as a store of the older dynasync
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"DROP TRIGGER {name} ON udm_account")
+            else:
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                f"CREATE FUNCTION {old}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {old} BEFORE UPDATE ON udm_account FOR EACH ROW EXECUTE FUNCTION {old}()"
+            )
+        else:
+            conn.exec_driver_sql(f"CREATE TRIGGER {old} AFTER UPDATE ON udm_account BEGIN SELECT 1; END")
+    reopened = opener()
+    with reopened.transaction() as tx:
+        present = store_sql_edits.present(tx._live(), "udm_account")
+    assert sorted(present) == sorted(store_sql_edits.trigger_names("udm_account"))

@@ -10,6 +10,7 @@ unseen. Each entity table therefore carries two triggers:
   ``udm_source`` and the changed fields' times in ``udm_field_times`` (so "latest update wins" sees the edit as
   the newest value), and logs the change in ``ds_log`` (direction ``udm``, synapse ``sql``, the values as the
   database holds them);
+- changing ``udm_id`` is refused (links and log entries name it);
 - a ``DELETE`` of a live record is refused with a message saying how to delete it so that the deletion syncs
   (``UPDATE ... SET udm_deleted = true`` or ``dynasync record delete``); deleting an already-deleted record
   (purging it) is allowed.
@@ -31,6 +32,10 @@ SQL_SOURCE = "sql"
 """The ``synapse`` (and ``udm_source``) a SQL edit is logged under."""
 
 SQL_DECISION = "edited with SQL"
+KEY_REFUSED = (
+    "dynasync: udm_id cannot be changed, because the record's links and log entries name it; "
+    "create a new record (dynasync record new) instead"
+)
 DELETE_REFUSED = (
     "dynasync: a live UDM record cannot be removed with DELETE, because the deletion would not sync; "
     "run UPDATE ... SET udm_deleted = true (or dynasync record delete <id>) instead"
@@ -38,7 +43,7 @@ DELETE_REFUSED = (
 
 Quote = Callable[[str], str]
 
-GENERATION = 1
+GENERATION = 2
 """Part of every trigger's name: a dynasync whose triggers differ raises it, and stores re-install on open."""
 
 
@@ -51,7 +56,7 @@ def install(session: Session, info: t.EntityInfo) -> None:
     """Create (or re-create) the SQL-edit triggers of an entity table for its current columns."""
     quote: Quote = session.conn.dialect.identifier_preparer.quote
     table = info.table.name
-    for old in _present(session, table):
+    for old in present(session, table):
         if session.dialect == "postgresql":
             session.conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {quote(old)} ON {quote(table)}")
             session.conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {quote(old)}()")
@@ -70,13 +75,13 @@ def ensure(session: Session) -> list[str]:
     """
     done: list[str] = []
     for entity, table in session.conn.execute(sa.select(t.catalog.c.entity, t.catalog.c.table_name)).all():
-        if set(trigger_names(table)) - set(_present(session, table)):
+        if set(trigger_names(table)) - set(present(session, table)):
             install(session, session.info(entity))
             done.append(entity)
     return done
 
 
-def _present(session: Session, table: str) -> list[str]:
+def present(session: Session, table: str) -> list[str]:
     """Names of the SQL-edit triggers (any generation) on ``table``."""
     prefix = f"{table}_sql_"
     if session.dialect == "postgresql":
@@ -110,12 +115,13 @@ def _sqlite(quote: Quote, table: str, entity: str, fields: list[str]) -> list[st
         for f, cond in [*moved, ("udm_deleted", deleted_moved)]
     )
     patch = f"(SELECT json_group_object(k, v) FROM ({times}))" if times else "'{}'"
-    any_moved = " OR ".join([cond for _f, cond in moved] + [deleted_moved])
+    any_moved = " OR ".join([cond for _f, cond in moved] + [deleted_moved, "NEW.udm_id IS NOT OLD.udm_id"])
     seq = f"SELECT value FROM {t.sequence.name} WHERE name = {_literal(t.VERSION_SEQUENCE)}"
     return [
         f"""CREATE TRIGGER {edit} AFTER UPDATE ON {name} FOR EACH ROW
 WHEN NEW.udm_version = OLD.udm_version AND ({any_moved})
 BEGIN
+  SELECT RAISE(ABORT, {_literal(KEY_REFUSED)}) WHERE NEW.udm_id IS NOT OLD.udm_id;
   UPDATE {t.sequence.name} SET value = value + 1 WHERE name = {_literal(t.VERSION_SEQUENCE)};
   UPDATE {name} SET udm_version = ({seq}), udm_updated_at = {stamp}, udm_source = {_literal(SQL_SOURCE)},
     udm_field_times = json_patch(udm_field_times, {patch})
@@ -153,6 +159,9 @@ DECLARE
   times jsonb := '{{}}'::jsonb;
   stamp text := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00';
 BEGIN
+  IF NEW.udm_id IS DISTINCT FROM OLD.udm_id THEN
+    RAISE EXCEPTION {_literal(KEY_REFUSED)};
+  END IF;
   IF NEW.udm_version IS DISTINCT FROM OLD.udm_version THEN
     RETURN NEW;
   END IF;

@@ -72,6 +72,8 @@ def test_set_is_written_back_once_then_quiet(cli: Cli, server: EmulatorServer) -
     log = cli.json("log", udm_id)
     by_hand = next(e for e in log["events"] if e["direction"] == "udm")
     assert {f["decision"] for f in by_hand["fields"]} == {"set by hand in the UDM (dynasync record)"}
+    text = cli.run("log", udm_id).stdout
+    assert " out dyn account update ok" in text and "telephone1 := '+1-555-0100'" in text
 
 
 def test_set_wins_over_a_source_time_in_the_future(cli: Cli, server: EmulatorServer) -> None:

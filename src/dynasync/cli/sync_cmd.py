@@ -324,13 +324,18 @@ def log(
                     )
                 )
                 for f in row["fields"]:
-                    out.say(escape(_field_line(f)))
+                    out.say(escape(_field_line(f, written=row["direction"] == "out")))
 
         out.emit(data, human)
 
 
-def _field_line(f: dict[str, Any]) -> str:
-    """``field: old -> new (decision)``, naming the source value and the winner when they differ from ``new``."""
+def _field_line(f: dict[str, Any], *, written: bool = False) -> str:
+    """``field: old -> new (decision)``, naming the source value and the winner when they differ from ``new``.
+
+    A write-back (``written``) names the destination column and the value sent: ``column := value``.
+    """
+    if written:
+        return f"    {f['field']} := {f['new']!r}"
     detail = f["decision"] or ""
     if f["source"] != f["new"] or f["winning"] != f["new"]:
         detail = f"source value {f['source']!r}, kept {f['winning']!r}; {detail}"

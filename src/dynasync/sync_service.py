@@ -9,6 +9,7 @@ from typing import Any
 
 from dynasync import setup
 from dynasync.activation import load_streams, mapping_repository
+from dynasync.dry_run import PlannedWrite, RecordingSynapse, store_copy
 from dynasync.engine.report import ProgressCallback, RunReport
 from dynasync.engine.runner import Engine
 from dynasync.errors import ConfigError
@@ -84,16 +85,56 @@ async def run_sync(
     progress: ProgressCallback | None = None,
 ) -> RunReport:
     """One sync run over the active synapses: read, map, apply, write back."""
+    return await _run(ws, ws.settings.resolved_udm_url(), synapses, entities, progress, None)
+
+
+@dataclass(slots=True)
+class DryRunResult:
+    """What a sync would do: its report (as if run) and the writes it would send, none of which happened."""
+
+    report: RunReport
+    planned: list[PlannedWrite]
+
+
+async def dry_run_sync(
+    ws: Workspace,
+    *,
+    synapses: Sequence[str] | None = None,
+    entities: Iterable[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> DryRunResult:
+    """A sync run on a private copy of the UDM whose writes are recorded, not sent (see ``dynasync.dry_run``).
+
+    Raises:
+        ConfigError: the UDM is not a SQLite file (no private copy can be made), or as ``run_sync``.
+    """
+    active_records(ws, synapses)  # a configuration problem is reported before the copy is made
+    planned: list[PlannedWrite] = []
+    with store_copy(ws.settings.resolved_udm_url()) as url:
+        report = await _run(ws, url, synapses, entities, progress, planned)
+    return DryRunResult(report, planned)
+
+
+async def _run(
+    ws: Workspace,
+    udm_url: str,
+    synapses: Sequence[str] | None,
+    entities: Iterable[str] | None,
+    progress: ProgressCallback | None,
+    record_writes: list[PlannedWrite] | None,
+) -> RunReport:
+    """Build the engine over the active synapses and ``udm_url``; with ``record_writes``, writes go there."""
     records = active_records(ws, synapses)
     async with contextlib.AsyncExitStack() as stack:
         actives = [await stack.enter_async_context(open_active(ws, r)) for r in records]
-        store = stack.enter_context(open_udm(ws))
-        engine = Engine(
-            store,
-            {slug(a.record.name): a.synapse for a in actives},
-            [a.mapping for a in actives],
-            progress=progress,
-        )
+        store = stack.enter_context(open_store(udm_url))
+        connectors: dict[str, Synapse] = {
+            slug(a.record.name): a.synapse
+            if record_writes is None
+            else RecordingSynapse(a.synapse, record_writes)
+            for a in actives
+        }
+        engine = Engine(store, connectors, [a.mapping for a in actives], progress=progress)
         return await engine.run(entities)
 
 

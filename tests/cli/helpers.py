@@ -113,3 +113,17 @@ class SignInBrowser(webbrowser.BaseBrowser):
                     continue
                 return response.text
         raise AssertionError(f"the sign-in did not settle after 10 pages: {url}")
+
+
+def synced_cli(server: Any, home: Path, *, name: str = "Dyn") -> Cli:
+    """A CLI home with a synapse on ``server`` (client credentials), activated with the default mapping, synced."""
+    app = server.emulator.register_app(f"{name} app")
+    cli = Cli(home)
+    assert server.ca_path is not None
+    cli.run("synapse", "add", "dynamics", "--name", name, "--endpoint-url", server.authority,
+            "--org-url", server.org_url, "--emulator-ca", server.ca_path)  # fmt: skip
+    cli.run("synapse", "auth", "--client-id", app["client_id"], "--client-secret", app["client_secret"],
+            "--client-credentials")  # fmt: skip
+    cli.run("synapse", "activate", "--default-mapping")
+    cli.run("sync")
+    return cli

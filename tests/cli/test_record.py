@@ -12,7 +12,7 @@ import pytest
 from dynasync.emulator.server import EmulatorServer
 from dynasync.emulator.values import LookupValue
 
-from .helpers import Cli, one_paragraph_error
+from .helpers import Cli, one_paragraph_error, synced_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -20,16 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def cli(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     """A synapse on the emulator (client credentials), activated with the default mapping and synced once."""
-    app = server.emulator.register_app("Record edits")
-    cli = Cli(tmp_path_factory.mktemp("record") / "home")
-    assert server.ca_path is not None
-    cli.run("synapse", "add", "dynamics", "--name", "Dyn", "--endpoint-url", server.authority,
-            "--org-url", server.org_url, "--emulator-ca", server.ca_path)  # fmt: skip
-    cli.run("synapse", "auth", "--client-id", app["client_id"], "--client-secret", app["client_secret"],
-            "--client-credentials")  # fmt: skip
-    cli.run("synapse", "activate", "--default-mapping")
-    cli.run("sync")
-    return cli
+    return synced_cli(server, tmp_path_factory.mktemp("record") / "home")
 
 
 def _account(server: EmulatorServer, account_id: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import asyncio
 import re
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -16,8 +16,10 @@ from rich.table import Table
 
 from dynasync.cli.context import state_of
 from dynasync.cli.output import EXIT_RECORDS_FAILED, Output, error_payload, escape, reported
+from dynasync.dry_run import PlannedWrite
 from dynasync.engine.report import ProgressCallback, RunReport
 from dynasync.errors import ConfigError, DynasyncError
+from dynasync.synapses.base import LookupRef
 
 _EVERY = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, None: 1}
@@ -60,13 +62,16 @@ def sync(
     count: int | None = typer.Option(
         None, "--count", min=1, help="With --every: stop after this many runs (default: until Ctrl+C)."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what a run would change in the UDM and write back; change nothing."
+    ),
 ) -> None:
     """Synchronize: read changes from Dynamics into the UDM and write UDM changes back.
 
     Prints a summary per entity after each run (created, updated, deleted, skipped, written back, requests,
     throttled). Exit code 1 when records failed, 2 for a configuration or authentication problem.
     """
-    from dynasync.sync_service import active_records, run_sync
+    from dynasync.sync_service import active_records, dry_run_sync, run_sync
 
     state = state_of(ctx)
     out = state.out
@@ -74,7 +79,16 @@ def sync(
         seconds = parse_every(every) if every is not None else None
         if count is not None and seconds is None:
             raise ConfigError("--count only applies with --every.", remedy="Add --every, e.g. --every 60s.")
+        if dry_run and seconds is not None:
+            raise ConfigError("--dry-run shows one run; it does not repeat.", remedy="Leave out --every.")
         active_records(state.workspace, synapse)  # fail fast (exit 2) before any progress output
+        if dry_run:
+            with _ProgressBars(out) as progress:
+                result = asyncio.run(
+                    dry_run_sync(state.workspace, synapses=synapse, entities=entity, progress=progress)
+                )
+            _print_dry_run(out, result.report, result.planned)
+            return
 
         def one_run() -> RunReport:
             with _ProgressBars(out) as progress:
@@ -89,6 +103,41 @@ def sync(
                 raise typer.Exit(EXIT_RECORDS_FAILED)
             return
         _run_every(out, one_run, seconds, every or "", count)
+
+
+def _print_dry_run(out: Output, report: RunReport, planned: Sequence[PlannedWrite]) -> None:
+    """The run's summary and every write it would send, saying that nothing was changed."""
+    writes = [
+        {"synapse": w.synapse, "table": w.table, "kind": w.kind, "external_id": w.external_id,
+         "values": {k: _shown(v) for k, v in w.values.items()}}
+        for w in planned
+    ]  # fmt: skip
+
+    def human() -> None:
+        _print_report(out, report, title="Dry run")
+        out.say(
+            "[bold]Dry run: nothing was changed[/] (the UDM, its cursors and the systems are as before); "
+            "'written back' and 'requests' count what a real run would send."
+        )
+        if not writes:
+            out.say("No writes would be sent.")
+        for w in planned:
+            fields = ", ".join(f"{k}={_shown(v)!r}" for k, v in w.values.items())
+            line = f"  would {w.kind} {w.synapse} {w.table} {w.external_id or '(new row)'}"
+            out.say(escape(f"{line}: {fields}" if fields else line))
+
+    out.emit({**report.to_dict(), "dry_run": True, "planned_writes": writes}, human)
+
+
+def _shown(value: Any) -> Any:
+    """A written value as JSON shows it (lookups as table:id, other objects as text)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, LookupRef):
+        return f"{value.table}:{value.id}"
+    if isinstance(value, tuple | list):
+        return [_shown(v) for v in value]
+    return str(value)
 
 
 def _failed(report: RunReport) -> bool:
@@ -165,13 +214,13 @@ class _ProgressBars:
             self._progress.stop()
 
 
-def _print_report(out: Output, report: RunReport) -> None:
+def _print_report(out: Output, report: RunReport, *, title: str = "Run") -> None:
     data = report.to_dict()
 
     def human() -> None:
         seconds = (report.finished_at - report.started_at).total_seconds() if report.finished_at else None
         took = f" in {seconds:.1f} s" if seconds is not None else ""
-        table = Table(title=f"Run {report.run_id}{took}", title_justify="left")
+        table = Table(title=f"{title} {report.run_id}{took}", title_justify="left")
         table.add_column("entity")
         table.add_column("synapse")
         for header, _ in _SUMMARY_COLUMNS:

@@ -29,7 +29,7 @@ from dynasync.emulator.server import EmulatorServer
 from dynasync.engine.report import RunReport
 from dynasync.oauth_callback import CallbackListener
 from dynasync.record_service import set_fields
-from dynasync.sync_service import open_udm, run_sync
+from dynasync.sync_service import dry_run_sync, open_udm, run_sync
 from dynasync.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -206,6 +206,15 @@ def run_demo(
             say(
                 f"UDM record {edit.udm_id}: name set; the next sync writes it to {', '.join(edit.destinations)}."
             )
+            # What `dynasync sync --dry-run` shows: the writes the next run would send, with nothing changed.
+            preview = asyncio.run(dry_run_sync(ws))
+            result.checks["dry_run_planned_writes"] = [
+                (w.kind, w.external_id, dict(w.values)) for w in preview.planned
+            ]
+            row = emulator.store.get("account", uuid.UUID(changed[0]))
+            result.checks["dynamics_name_after_dry_run"] = row["name"] if row else None
+            for w in preview.planned:
+                say(f"Dry run: the next sync would {w.kind} {w.table} {w.external_id} with {dict(w.values)}.")
             writeback = asyncio.run(run_sync(ws))
             result.reports["writeback"] = writeback.to_dict()
             say(_summary(writeback))

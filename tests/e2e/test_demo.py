@@ -111,6 +111,10 @@ def test_incremental_sync_applies_exactly_what_dynamics_changed(
 
 def test_write_back_reaches_dynamics(demo: tuple[DemoResult, list[str]]) -> None:
     result, _ = demo
+    # The dry run before it showed exactly that write and sent nothing.
+    (planned,) = result.checks["dry_run_planned_writes"]
+    assert planned[0] == "update" and planned[2] == {"name": "Renamed in the UDM"}
+    assert result.checks["dynamics_name_after_dry_run"] != "Renamed in the UDM"
     assert result.checks["dynamics_name_after_writeback"] == "Renamed in the UDM"
     writeback = result.reports["writeback"]
     assert writeback["ok"] is True and writeback["totals"]["writes"] == 1

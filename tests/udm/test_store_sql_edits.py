@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from dynasync.errors import StoreError
 from dynasync.udm import store_sql_edits
-from dynasync.udm.model import FieldType, UdmField
+from dynasync.udm.model import FieldType, UdmEntity, UdmField
 from dynasync.udm.store import IncomingRow, UdmStore
 
 from .conftest import account_entity
@@ -176,3 +176,17 @@ def test_triggers_of_an_older_generation_are_replaced_on_open(
     with reopened.transaction() as tx:
         present = store_sql_edits.present(tx._live(), "udm_account")
     assert sorted(present) == sorted(store_sql_edits.trigger_names("udm_account"))
+
+
+def test_an_entity_with_the_longest_name_gets_short_distinct_names_on_both_databases(store: UdmStore) -> None:
+    name = "a_custom_table_with_a_long_logical_name_from_dataverse_xyzw"  # 59: the longest allowed
+    store.ensure_entity(UdmEntity(name, {"label": UdmField("label", FieldType.STRING)}))
+    edit, delete = store_sql_edits.trigger_names(f"udm_{name}")
+    assert edit != delete and max(len(edit), len(delete)) <= 63
+    udm_id = store.upsert(name, {"label": "a"}).udm_id
+    version = store.max_version()
+    _sql(store, f"UPDATE udm_{name} SET label = 'b'")
+    record = store.get(name, udm_id)
+    assert record is not None and record.version == version + 1
+    with store.transaction() as tx:
+        assert sorted(store_sql_edits.present(tx._live(), f"udm_{name}")) == sorted((edit, delete))

@@ -47,9 +47,12 @@ GENERATION = 2
 """Part of every trigger's name: a dynasync whose triggers differ raises it, and stores re-install on open."""
 
 
+_KINDS = ("_sql_edit_", "_sql_delete_")
+
+
 def trigger_names(table: str) -> tuple[str, str]:
     """(update trigger, delete trigger) names of an entity table (also its plpgsql functions' names)."""
-    return f"{table}_sql_edit_{GENERATION}", f"{table}_sql_delete_{GENERATION}"
+    return t.identifier(table, f"{_KINDS[0]}{GENERATION}"), t.identifier(table, f"{_KINDS[1]}{GENERATION}")
 
 
 def install(session: Session, info: t.EntityInfo) -> None:
@@ -83,7 +86,6 @@ def ensure(session: Session) -> list[str]:
 
 def present(session: Session, table: str) -> list[str]:
     """Names of the SQL-edit triggers (any generation) on ``table``."""
-    prefix = f"{table}_sql_"
     if session.dialect == "postgresql":
         sql = (
             "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = "
@@ -92,7 +94,7 @@ def present(session: Session, table: str) -> list[str]:
     else:
         sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?"
     names = [str(row[0]) for row in session.conn.exec_driver_sql(sql, (table,)).all()]
-    return [name for name in names if name.startswith(prefix)]
+    return [name for name in names if any(kind in name for kind in _KINDS)]
 
 
 def _literal(text: str) -> str:

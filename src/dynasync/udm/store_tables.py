@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -186,6 +187,18 @@ class EntityInfo:
         return self.entity.fields
 
 
+MAX_IDENTIFIER = 63
+"""PostgreSQL's longest identifier; it cuts longer ones short, which could make two names one."""
+
+
+def identifier(stem: str, suffix: str) -> str:
+    """``stem + suffix``, or when that is too long, the stem's start and a digest of it (stable, distinct)."""
+    name = stem + suffix
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    return f"{stem[:40]}_{hashlib.sha1(stem.encode()).hexdigest()[:8]}{suffix}"
+
+
 def build_info(
     name: str, fields: Mapping[str, CatalogField], match_keys: tuple[str, ...], dialect: str
 ) -> EntityInfo:
@@ -206,7 +219,7 @@ def build_info(
         sa.Column("udm_version", sa.BigInteger, nullable=False),
         sa.Column("udm_source", sa.String(200)),
         sa.Column("udm_field_times", sa.Text, nullable=False),
-        sa.Index(f"ix_{entity.table}_version", "udm_version"),
+        sa.Index(identifier(f"ix_{entity.table}", "_version"), "udm_version"),
     )
     coercers = {k: coercer(f, dialect) for k, f in entity.fields.items()}
     return EntityInfo(entity=entity, fields=dict(fields), table=table, coercers=coercers)

@@ -85,7 +85,8 @@ async def run_sync(
     progress: ProgressCallback | None = None,
 ) -> RunReport:
     """One sync run over the active synapses: read, map, apply, write back."""
-    return await _run(ws, ws.settings.resolved_udm_url(), synapses, entities, progress, None)
+    records = active_records(ws, synapses)
+    return await _run(ws, ws.settings.resolved_udm_url(), records, entities, progress, None)
 
 
 @dataclass(slots=True)
@@ -108,23 +109,25 @@ async def dry_run_sync(
     Raises:
         ConfigError: the UDM is not a SQLite file (no private copy can be made), or as ``run_sync``.
     """
-    active_records(ws, synapses)  # a configuration problem is reported before the copy is made
+    records = active_records(ws, synapses)  # a configuration problem is reported before the copy is made
     planned: list[PlannedWrite] = []
     with store_copy(ws.settings.resolved_udm_url()) as url:
-        report = await _run(ws, url, synapses, entities, progress, planned)
+        report = await _run(ws, url, records, entities, progress, planned)
     return DryRunResult(report, planned)
 
 
 async def _run(
     ws: Workspace,
     udm_url: str,
-    synapses: Sequence[str] | None,
+    records: Sequence[SynapseRecord],
     entities: Iterable[str] | None,
     progress: ProgressCallback | None,
     record_writes: list[PlannedWrite] | None,
 ) -> RunReport:
-    """Build the engine over the active synapses and ``udm_url``; with ``record_writes``, writes go there."""
-    records = active_records(ws, synapses)
+    """Run the engine over ``records`` (active synapses) and ``udm_url``.
+
+    With ``record_writes``, the synapses' writes go into that list instead of to the systems.
+    """
     async with contextlib.AsyncExitStack() as stack:
         actives = [await stack.enter_async_context(open_active(ws, r)) for r in records]
         store = stack.enter_context(open_store(udm_url))

@@ -7,7 +7,6 @@ so skipping never costs a needed write.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +16,6 @@ from dynasync.engine.writeback import WriteBack
 from dynasync.udm.model import UdmRecord
 
 from .harness import World
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path, page_size=4)
-    for i in range(6):
-        w.fake.insert(
-            "account",
-            {
-                "name": f"Acc {i}",
-                "city": "Oslo",
-                "revenue": Decimal(i),
-                "parentaccountid": None,
-                "ownerid": None,
-            },
-            id=f"a-{i}",
-        )
-    w.sync()
-    yield w
-    w.close()
 
 
 @pytest.fixture
@@ -90,3 +69,49 @@ def test_a_refused_source_value_is_written_back(world: World, planned: list[str]
     counts = _account_counts(world)
     assert counts.written_updated == 1 and planned == [udm_id]
     assert world.fake.rows("account")["a-4"]["city"] == "Rome" == world.udm("Account")[udm_id]["city"]
+
+
+@pytest.fixture
+def empty_world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path, page_size=3)
+    yield w
+    w.close()
+
+
+def _accounts(w: World, count: int) -> None:
+    for i in range(count):
+        w.fake.insert(
+            "account",
+            {"name": f"Acc {i}", "city": None, "revenue": None, "parentaccountid": None, "ownerid": None},
+            id=f"a-{i}",
+        )
+
+
+def test_full_load_write_back_skips_created_records_but_not_ones_edited_meanwhile(
+    empty_world: World, planned: list[str]
+) -> None:
+    _accounts(empty_world, 9)
+    edited: list[str] = []
+
+    def edit_in_udm(stream: str, page: int) -> None:
+        # Runs before a page is served: the first account page is committed by the time the second is asked for.
+        if stream == "account" and empty_world.store.count("Account") == 3 and not edited:
+            udm_id = empty_world.link_of("account", "a-1")
+            empty_world.store.upsert("Account", {"city": "Edited mid-run"}, udm_id=udm_id, source="udm")
+            edited.append(udm_id)
+
+    empty_world.fake.on_page = edit_in_udm
+    report = empty_world.sync()
+    assert edited and report.entities["Account"].synapses["dyn"].created == 9
+    assert planned == edited  # the other eight hold what Dynamics holds: not compared
+    assert report.writes == 1 and empty_world.fake.rows("account")["a-1"]["city"] == "Edited mid-run"
+    state = empty_world.store.get_state("dyn", "account")
+    assert state is not None and state.written_version == empty_world.store.max_version()
+    empty_world.fake.on_page = None
+    later = empty_world.link_of("account", "a-7")
+    empty_world.store.upsert("Account", {"city": "Edited later"}, udm_id=later, source="udm")
+    report = empty_world.sync()
+    assert report.writes == 1 and empty_world.fake.rows("account")["a-7"]["city"] == "Edited later"
+    empty_world.sync()  # the echoes
+    quiet = empty_world.sync()
+    assert quiet.writes == 0 and quiet.udm_changes == 0, quiet.to_dict()

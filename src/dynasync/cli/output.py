@@ -10,6 +10,7 @@ plus ``location`` and ``problems`` when the error has them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import traceback
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from dynasync.errors import AuthError, ConfigError, DynasyncError, MappingError
+from dynasync.synapses.base import LookupRef
 
 EXIT_OK = 0
 EXIT_RECORDS_FAILED = 1
@@ -39,8 +41,26 @@ __all__ = [
     "error_payload",
     "escape",
     "exit_code_for",
+    "jsonable",
     "reported",
 ]
+
+
+def jsonable(value: Any) -> Any:
+    """A record or write value as ``--json`` and the human lines show it.
+
+    JSON's own types stay as they are; datetimes and dates become ISO 8601 text, lookups ``table:id``,
+    multi-selects lists, anything else its text.
+    """
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, LookupRef):
+        return f"{value.table}:{value.id}"
+    if isinstance(value, tuple | list):
+        return [jsonable(v) for v in value]
+    return str(value)
 
 
 def _console(*, stderr: bool) -> Console:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import typer
 
 from dynasync.cli.context import state_of
-from dynasync.cli.output import Output, escape, reported
+from dynasync.cli.output import Output, escape, jsonable, reported
 from dynasync.record_service import RecordEdit
 
 app = typer.Typer(
@@ -19,13 +16,6 @@ app = typer.Typer(
 RECORD_ARGUMENT = typer.Argument(..., help="A UDM id, or a Dynamics record id (GUID).")
 ENTITY_OPTION = typer.Option(None, "--entity", help="UDM entity of the record (default: search all).")
 VALUES_ARGUMENT = typer.Argument(..., help="field=value pairs; `field=` clears the field.")
-
-
-def _value(value: Any) -> Any:
-    """A value as JSON shows it (datetimes as ISO 8601 text, decimals as text)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 @app.command("show")
@@ -44,7 +34,7 @@ def show(ctx: typer.Context, record: str = RECORD_ARGUMENT, entity: str | None =
             "deleted": rec.deleted,
             "version": rec.version,
             "updated_at": rec.updated_at.isoformat() if rec.updated_at else None,
-            "values": {k: _value(v) for k, v in rec.values.items()},
+            "values": {k: jsonable(v) for k, v in rec.values.items()},
             "links": [
                 {"synapse": k.synapse, "table": k.table, "external_id": k.external_id} for k in view.links
             ],
@@ -107,7 +97,7 @@ def _report(out: Output, edit: RecordEdit) -> None:
         "udm_id": edit.udm_id,
         "action": edit.action,
         "version": edit.version,
-        "changes": [{"field": c.field, "old": _value(c.old), "new": _value(c.new)} for c in edit.changes],
+        "changes": [{"field": c.field, "old": jsonable(c.old), "new": jsonable(c.new)} for c in edit.changes],
         "destinations": edit.destinations,
         "kept_local": edit.kept_local,
     }
@@ -115,7 +105,7 @@ def _report(out: Output, edit: RecordEdit) -> None:
     def human() -> None:
         out.say(f"{escape(edit.entity)} {escape(edit.udm_id)} {edit.action} (version {edit.version}).")
         for c in edit.changes:
-            out.say(escape(f"  {c.field}: {_value(c.old)!r} -> {_value(c.new)!r}"))
+            out.say(escape(f"  {c.field}: {jsonable(c.old)!r} -> {jsonable(c.new)!r}"))
         if edit.kept_local:
             out.say(
                 escape(

@@ -15,11 +15,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from dynasync.cli.context import state_of
-from dynasync.cli.output import EXIT_RECORDS_FAILED, Output, error_payload, escape, reported
+from dynasync.cli.output import EXIT_RECORDS_FAILED, Output, error_payload, escape, jsonable, reported
 from dynasync.dry_run import PlannedWrite
 from dynasync.engine.report import ProgressCallback, RunReport
 from dynasync.errors import ConfigError, DynasyncError
-from dynasync.synapses.base import LookupRef
 
 _EVERY = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, None: 1}
@@ -109,7 +108,7 @@ def _print_dry_run(out: Output, report: RunReport, planned: Sequence[PlannedWrit
     """The run's summary and every write it would send, saying that nothing was changed."""
     writes = [
         {"synapse": w.synapse, "table": w.table, "kind": w.kind, "external_id": w.external_id,
-         "values": {k: _shown(v) for k, v in w.values.items()}}
+         "values": {k: jsonable(v) for k, v in w.values.items()}}
         for w in planned
     ]  # fmt: skip
 
@@ -122,22 +121,11 @@ def _print_dry_run(out: Output, report: RunReport, planned: Sequence[PlannedWrit
         if not writes:
             out.say("No writes would be sent.")
         for w in planned:
-            fields = ", ".join(f"{k}={_shown(v)!r}" for k, v in w.values.items())
+            fields = ", ".join(f"{k}={jsonable(v)!r}" for k, v in w.values.items())
             line = f"  would {w.kind} {w.synapse} {w.table} {w.external_id or '(new row)'}"
             out.say(escape(f"{line}: {fields}" if fields else line))
 
     out.emit({**report.to_dict(), "dry_run": True, "planned_writes": writes}, human)
-
-
-def _shown(value: Any) -> Any:
-    """A written value as JSON shows it (lookups as table:id, other objects as text)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, LookupRef):
-        return f"{value.table}:{value.id}"
-    if isinstance(value, tuple | list):
-        return [_shown(v) for v in value]
-    return str(value)
 
 
 def _failed(report: RunReport) -> bool:

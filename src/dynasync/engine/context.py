@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from dynasync.clock import Clock, SystemClock
 from dynasync.engine.report import ProgressCallback, RunReport
-from dynasync.engine.versions import VersionSet
 from dynasync.udm.store import UdmStore
 
 
@@ -51,18 +50,9 @@ class RunContext:
     clock: Clock = field(default_factory=SystemClock)
     progress: ProgressCallback | None = None
     sleep: Sleep = asyncio.sleep
-    # (synapse, table) -> versions of records this run created from that table (committed; see versions.py)
-    created: dict[tuple[str, str], VersionSet] = field(default_factory=dict)
     # (synapse, table, external id) of records counted this run and left waiting for a referenced record: when a
     # retry fills the reference in, the record counts as resolved, not as a second change
     counted_pending: set[tuple[str, str, str]] = field(default_factory=set)
-
-    def created_versions(self, synapse: str, table: str) -> VersionSet:
-        """Return (creating it) the set of versions this run created from one source table."""
-        found = self.created.get((synapse, table))
-        if found is None:
-            found = self.created[(synapse, table)] = VersionSet()
-        return found
 
     def tick(self, entity: str, done: int, total: int | None = None) -> None:
         """Report progress of an entity to the callback, if any."""

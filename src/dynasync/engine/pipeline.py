@@ -81,19 +81,15 @@ class ReadPipeline:
         if not held:
             return 0
         records = [payload_to_record(q.payload) for q in held if q.payload is not None]
-        created: list[int] = []
         with self.ctx.store.transaction() as tx:
-            still = self._apply_records(tx, records, created, retry=True)
-        self._note_created(created)
-        return still
+            return self._apply_records(tx, records, retry=True)
 
     # -- one page -------------------------------------------------------------------------------------------
     def apply_batch(self, batch: ChangeBatch) -> None:
         """Apply one page of changes and its cursor in one transaction."""
         syn, table = self.binding.synapse_name, self.binding.table
-        created: list[int] = []
         with self.ctx.store.transaction() as tx:
-            self._apply_records(tx, batch.upserts, created)
+            self._apply_records(tx, batch.upserts)
             deletes = list(batch.deletes)
             if batch.reconcile_ids is not None:
                 deletes.extend(self._vanished(tx, batch.reconcile_ids))
@@ -101,14 +97,8 @@ class ReadPipeline:
                 self._apply_deletes(tx, deletes)
             phase = "full" if batch.full_load and not batch.last else "incremental"
             tx.put_cursor(syn, table, batch.cursor, phase=phase)
-        self._note_created(created)
         self.done += len(batch.upserts) + len(batch.deletes)
         self.ctx.tick(self.binding.entity, self.done, None)
-
-    def _note_created(self, versions: list[int]) -> None:
-        """Remember (once committed) the versions of records created from this table, for the write-back."""
-        if versions and self.binding.writes and self.binding.synced_on_create:
-            self.ctx.created_versions(self.binding.synapse_name, self.binding.table).add_all(versions)
 
     def _prepare(
         self, records: Sequence[SourceRecord]
@@ -165,13 +155,8 @@ class ReadPipeline:
                 outcomes.extend(result.rows)
         return outcomes
 
-    def _apply_records(
-        self, tx: StoreTx, records: Sequence[SourceRecord], created: list[int], *, retry: bool = False
-    ) -> int:
-        """Apply records in two passes; hold failed and waiting ones; return how many are held.
-
-        ``created`` receives the versions of records created here (for the write-back, once committed).
-        """
+    def _apply_records(self, tx: StoreTx, records: Sequence[SourceRecord], *, retry: bool = False) -> int:
+        """Apply records in two passes; hold failed and waiting ones; return how many are held."""
         syn, table = self.binding.synapse_name, self.binding.table
         prepared, failed = self._prepare(records)
         links = tx.get_links(syn, table, [p.record.id for p in prepared])
@@ -180,8 +165,6 @@ class ReadPipeline:
         outcomes: dict[str, RowOutcome] = {}
         for o in self._apply(tx, prepared, links):
             outcomes[o.external_id or ""] = o
-            if o.action == "created":
-                created.append(o.version)
         waiting = [p for p in prepared if p.missing]
         if waiting:
             before = {p.record.id: set(p.missing) for p in waiting}
@@ -192,9 +175,6 @@ class ReadPipeline:
                 for o in self._apply(tx, second, links2):
                     key = o.external_id or ""
                     first = outcomes.get(key)
-                    if first is not None and first.action == "created" and o.action != "failed":
-                        # Still exactly the source's record, now with its references.
-                        created.append(o.version)
                     if first is None or first.action in ("unchanged", "echo"):
                         outcomes[key] = o
         by_id = {p.record.id: p for p in prepared}

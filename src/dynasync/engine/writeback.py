@@ -50,7 +50,6 @@ class WriteBack:
         self.binding = binding
         self.counts: SynapseCounts = ctx.report.entity(binding.entity).counts(binding.synapse_name)
         self.in_sync: list[str] = []  # UDM ids found already in sync while planning
-        self.verified: dict[str, int] = {}  # of those, the ones compared equal, with their versions
 
     async def run(self) -> None:
         """Write the records whose values this destination does not hold yet.
@@ -83,24 +82,18 @@ class WriteBack:
         state = store.get_state(syn, table)
         after = saved = state.written_version if state is not None else 0
         # Every version up to here is committed: records the scan below passes over (verified for this table at
-        # their version) lie below it, so the watermark may move up to it at the end.
+        # their version, e.g. every record a full load just created from it) lie below it, so the watermark may
+        # move up to it at the end.
         top = store.max_version()
-        # Records this run created from this very table hold what it holds: skip them (and whole runs of their
-        # versions without reading them) while they are unchanged.
-        created = self.ctx.created.get((syn, table))
-        if created:
-            after = created.skip_from(after)
         while True:
             with store.transaction() as tx:
                 changed = tx.iter_changed(entity, after_version=after, batch_size=size, destination=syn)
                 page = list(itertools.islice(changed, size))
                 if not page:
                     break
-                todo = [r for r in page if r.id not in done and not (created and r.version in created)]
+                todo = [r for r in page if r.id not in done]
                 planned = self._plan(tx, todo) if todo else []
             after = page[-1].version
-            if created:
-                after = created.skip_from(after)
             await self._write(planned, watermark=after)
             saved = after
         after = max(after, top)
@@ -126,7 +119,7 @@ class WriteBack:
         recreated: list[str] = []
         planned: list[_Planned] = []
         self.in_sync = []
-        self.verified = {}
+        verified: dict[str, int] = {}  # of those, the ones compared equal: passed over until they change
         for record in page:
             link = links.get(record.id)
             if link is None and record.id in deleted_here:
@@ -155,7 +148,7 @@ class WriteBack:
             ):
                 # The values-form state shows the destination holds these values: no per-field hashing.
                 self.in_sync.append(record.id)
-                self.verified[record.id] = record.version
+                verified[record.id] = record.version
                 continue
             base = echo.decode(link.last_read_hash) if link is not None else {}
             current = echo.fingerprint(udm_values)
@@ -171,7 +164,7 @@ class WriteBack:
                 ]
             if link is not None and not changed:
                 self.in_sync.append(record.id)  # the destination holds these values (the change came from it)
-                self.verified[record.id] = record.version
+                verified[record.id] = record.version
                 continue
             references: dict[str, LookupRef | None] = {}
             scalars: dict[str, Any] = {}
@@ -236,9 +229,8 @@ class WriteBack:
                 planned.append(_Planned(record, op, link.external_id, new_fp, complete=complete))
         if recreated:
             tx.drop_tombstones(syn, table, entity, recreated)
-        if self.verified:
-            # Compared equal now: later scans pass over these records until they change again.
-            tx.mark_verified(syn, entity, self.verified)
+        if verified:
+            tx.mark_verified(syn, entity, verified)
         return planned
 
     def _sendable(

@@ -399,9 +399,8 @@ def _apply_one(
         # Verified: the row held every written value when the record was at ``before``, and every change read
         # now was applied, so it still does (a record created from the row holds what the row holds when every
         # written field is also read). Otherwise the old mark stays behind the record's version.
-        if (created and action == "created" and page.verify_creates) or (
-            not created and before is not None and lk.get("verified_version") == before
-        ):
+        still = page.verify_creates if created else (before is not None and lk["verified_version"] == before)
+        if still:
             lk["verified_version"] = rec["udm_version"]
     else:
         # The row holds a value the UDM refused: whatever was verified, it is not any more (even at this version).

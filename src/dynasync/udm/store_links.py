@@ -351,20 +351,20 @@ def mark_written_many(
     now: Any = session.now()
     for _name, conv in store_bulk.driver_converters(session, L, ["updated_at"]):
         now = conv(now)
-    # COALESCE keeps the stored external version and read state where the write did not tell them.
+    # COALESCE keeps the stored external version, read state and verified version where the write did not tell
+    # them (only a complete write verifies the row).
     update = (
         f"UPDATE ds_links SET last_written_hash = {ph}, synced_version = {ph}, updated_at = {ph}, "
-        f"external_version = COALESCE({ph}, external_version), last_read_hash = COALESCE({ph}, last_read_hash) "
+        f"external_version = COALESCE({ph}, external_version), last_read_hash = COALESCE({ph}, last_read_hash), "
+        f"verified_version = COALESCE({ph}, verified_version) "
         f"WHERE synapse = {ph} AND ext_table = {ph} AND ext_id = {ph}"
     )
     params = [
-        (w.hash, w.udm_version, now, w.external_version, w.read_hash, synapse, table, w.external_id)
+        (w.hash, w.udm_version, now, w.external_version, w.read_hash, w.udm_version if w.complete else None,
+         synapse, table, w.external_id)
         for w in rows
-    ]
+    ]  # fmt: skip
     session.conn.exec_driver_sql(update, params)
-    complete = {w.udm_id: w.udm_version for w in rows if w.complete}
-    if complete:
-        mark_verified(session, synapse, entity, complete)
 
 
 def mark_verified(session: Session, synapse: str, entity: str, versions: Mapping[str, int]) -> None:

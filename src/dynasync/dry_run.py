@@ -56,6 +56,10 @@ class RecordingSynapse:
         """The real synapse's changes."""
         return self._inner.read(stream, cursor)
 
+    def reload_cursor(self, stream: StreamSpec) -> Mapping[str, Any] | None:
+        """The real synapse's resync cursor."""
+        return self._inner.reload_cursor(stream)
+
     async def write(self, stream: StreamSpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Record every op and answer it as written; a create gets a placeholder id."""
         results: list[WriteResult] = []

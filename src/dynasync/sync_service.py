@@ -83,10 +83,11 @@ async def run_sync(
     synapses: Sequence[str] | None = None,
     entities: Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
+    reload: bool = False,
 ) -> RunReport:
-    """One sync run over the active synapses: read, map, apply, write back."""
+    """One sync run over the active synapses: read, map, apply, write back (``reload``: a resync)."""
     records = active_records(ws, synapses)
-    return await _run(ws, ws.settings.resolved_udm_url(), records, entities, progress, None)
+    return await _run(ws, ws.settings.resolved_udm_url(), records, entities, progress, None, reload=reload)
 
 
 @dataclass(slots=True)
@@ -103,6 +104,7 @@ async def dry_run_sync(
     synapses: Sequence[str] | None = None,
     entities: Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
+    reload: bool = False,
 ) -> DryRunResult:
     """A sync run on a private copy of the UDM whose writes are recorded, not sent (see ``dynasync.dry_run``).
 
@@ -112,7 +114,7 @@ async def dry_run_sync(
     records = active_records(ws, synapses)  # a configuration problem is reported before the copy is made
     planned: list[PlannedWrite] = []
     with store_copy(ws.settings.resolved_udm_url()) as url:
-        report = await _run(ws, url, records, entities, progress, planned)
+        report = await _run(ws, url, records, entities, progress, planned, reload=reload)
     return DryRunResult(report, planned)
 
 
@@ -123,6 +125,8 @@ async def _run(
     entities: Iterable[str] | None,
     progress: ProgressCallback | None,
     record_writes: list[PlannedWrite] | None,
+    *,
+    reload: bool,
 ) -> RunReport:
     """Run the engine over ``records`` (active synapses) and ``udm_url``.
 
@@ -138,7 +142,7 @@ async def _run(
             for a in actives
         }
         engine = Engine(store, connectors, [a.mapping for a in actives], progress=progress)
-        return await engine.run(entities)
+        return await engine.run(entities, reload=reload)
 
 
 def status(ws: Workspace) -> dict[str, Any]:

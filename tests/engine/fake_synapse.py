@@ -307,6 +307,10 @@ class FakeSynapse:
                 return
             since = upto
 
+    def reload_cursor(self, stream: StreamSpec) -> Mapping[str, Any] | None:
+        """A full load from the start; it reconciles on its last batch when ``reconcile`` is on."""
+        return None
+
     async def write(self, stream: StreamSpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply writes; each op succeeds or fails on its own."""
         self.write_calls += 1

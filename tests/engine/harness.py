@@ -154,6 +154,11 @@ class World:
         self.tick()
         return self.engine.run_once(entities)
 
+    def sync_reload(self, entities: list[str] | None = None):  # type: ignore[no-untyped-def]
+        """A resync (``dynasync sync --full``)."""
+        self.tick()
+        return self.engine.run_once(entities, reload=True)
+
     def udm(self, entity: str, *, include_deleted: bool = False) -> dict[str, dict[str, Any]]:
         return {
             r.id: dict(r.values) for r in self.store.iter_records(entity, include_deleted=include_deleted)

@@ -64,6 +64,13 @@ def sync(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what a run would change in the UDM and write back; change nothing."
     ),
+    full: bool = typer.Option(
+        False,
+        "--full",
+        help="Resync: read every row of the chosen tables again (the stored delta token is dropped), apply "
+        "what differs, treat rows the source no longer has as deleted, then go on incrementally. With --every, "
+        "only the first run.",
+    ),
 ) -> None:
     """Synchronize: read changes from Dynamics into the UDM and write UDM changes back.
 
@@ -84,16 +91,28 @@ def sync(
         if dry_run:
             with _ProgressBars(out) as progress:
                 result = asyncio.run(
-                    dry_run_sync(state.workspace, synapses=synapse, entities=entity, progress=progress)
+                    dry_run_sync(
+                        state.workspace, synapses=synapse, entities=entity, progress=progress, reload=full
+                    )
                 )
             _print_dry_run(out, result.report, result.planned)
             return
 
+        reload = [full]  # --full applies to the first run that completes; later ones go on incrementally
+
         def one_run() -> RunReport:
             with _ProgressBars(out) as progress:
-                return asyncio.run(
-                    run_sync(state.workspace, synapses=synapse, entities=entity, progress=progress)
+                report = asyncio.run(
+                    run_sync(
+                        state.workspace,
+                        synapses=synapse,
+                        entities=entity,
+                        progress=progress,
+                        reload=reload[0],
+                    )
                 )
+            reload[0] = False
+            return report
 
         if seconds is None:
             report = one_run()
@@ -226,6 +245,11 @@ def _print_report(out: Output, report: RunReport, *, title: str = "Run") -> None
             f"{totals['failed']} failed, {totals['pending']} pending; "
             f"{report.total('requests')} requests, {report.total('throttled')} throttled."
         )
+        full = [
+            f"{e.entity}/{n}" for e in report.entities.values() for n, c in e.synapses.items() if c.full_load
+        ]
+        if full:
+            out.say(escape("Read in full: " + ", ".join(full) + "."))
         for entity in report.entities.values():
             if entity.error:
                 out.say(f"[red]{escape(entity.entity)}:[/] {escape(entity.error)}")

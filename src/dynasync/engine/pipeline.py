@@ -36,12 +36,21 @@ class ReadPipeline:
         self.held: set[str] | None = None
 
     # -- public ---------------------------------------------------------------------------------------------
-    async def run(self) -> None:
+    async def run(self, *, reload: bool = False) -> None:
         """Retry held-back records, then read every change since the stored cursor.
+
+        Args:
+            reload: a resync: read every row again from the start, then reconcile deletes.
 
         Raises:
             DynasyncError: the source failed in a way retries did not fix (the committed pages stay committed).
         """
+        if reload:
+            # The stored cursor (delta token or a load's checkpoint) is replaced, not kept beside: should this
+            # run stop half-way, the next one resumes the reload from its last page, reconciliation included.
+            binding = self.binding
+            cursor = binding.synapse.reload_cursor(binding.reading)
+            self.ctx.store.put_cursor(binding.synapse_name, binding.table, cursor, phase="reload")
         self.retry_held(kinds=(FAILED, PENDING))
         attempt = 0
         restarted_full = False

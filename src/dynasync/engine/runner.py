@@ -67,11 +67,13 @@ class Engine:
             self._bindings = bindings
         return self._bindings
 
-    async def run(self, entities: Iterable[str] | None = None) -> RunReport:
+    async def run(self, entities: Iterable[str] | None = None, *, reload: bool = False) -> RunReport:
         """Run one sync over ``entities`` (UDM entity names; None: all mapped) and return its report.
 
         Phases: read every source (parents first; each page and its cursor in one transaction), retry records
         that waited for a parent, then write changed UDM records to every destination (parents first).
+        ``reload``: a resync; every source table of these entities is read in full again (rows that did not
+        change are left alone) and rows the source no longer has are handled as deletes.
 
         Raises:
             ConfigError: an unknown entity was asked for, or a mapping names a missing synapse.
@@ -92,7 +94,7 @@ class Engine:
         ctx = RunContext(self.store, run_id, report, self.options, self.clock, self.progress, self.sleep)
         read_ok: list[Binding] = []
         try:
-            await self._run_phases(ctx, bindings, order, read_ok)
+            await self._run_phases(ctx, bindings, order, read_ok, reload=reload)
         except BaseException as exc:
             report.errors.append(f"run aborted: {exc}")
             report.finished_at = self.clock.now()
@@ -104,9 +106,9 @@ class Engine:
         self.store.finish_run(run_id, status="ok" if report.ok else "partial", summary=report.to_dict())
         return report
 
-    def run_once(self, entities: Iterable[str] | None = None) -> RunReport:
+    def run_once(self, entities: Iterable[str] | None = None, *, reload: bool = False) -> RunReport:
         """Run one sync synchronously (for the CLI); see :meth:`run`."""
-        return asyncio.run(self.run(entities))
+        return asyncio.run(self.run(entities, reload=reload))
 
     def run_every(
         self,
@@ -131,7 +133,13 @@ class Engine:
 
     # -- phases ---------------------------------------------------------------------------------------------
     async def _run_phases(
-        self, ctx: RunContext, bindings: Bindings, order: Sequence[str], read_ok: list[Binding]
+        self,
+        ctx: RunContext,
+        bindings: Bindings,
+        order: Sequence[str],
+        read_ok: list[Binding],
+        *,
+        reload: bool,
     ) -> None:
         broken: dict[str, str] = {}  # synapse -> why it cannot be used for the rest of this run
         read_failed: set[str] = set()
@@ -143,7 +151,7 @@ class Engine:
                     self.store.mark_stream_run(
                         binding.synapse_name, binding.table, started_at=ctx.clock.now()
                     )
-                if await self._guard(ctx, binding, broken, ReadPipeline(ctx, binding).run()):
+                if await self._guard(ctx, binding, broken, ReadPipeline(ctx, binding).run(reload=reload)):
                     read_ok.append(binding)
                 else:
                     read_failed.add(entity)

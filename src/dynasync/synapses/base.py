@@ -161,6 +161,13 @@ class Synapse(Protocol):
         """Yield change batches from ``cursor`` on (None: a full load)."""
         ...
 
+    def reload_cursor(self, stream: StreamSpec) -> Mapping[str, Any] | None:
+        """Return the cursor from which :meth:`read` loads every row again, ending with ``reconcile_ids``.
+
+        That is a resync: rows the UDM links to that the source no longer has are found too.
+        """
+        ...
+
     async def write(self, stream: StreamSpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Write records; one failed record never fails the others."""
         ...

@@ -8,7 +8,7 @@ from typing import Any
 
 from dynasync.synapses.base import ChangeBatch, StreamSpec, WriteOp, WriteResult
 from dynasync.synapses.dynamics.auth import TokenProvider
-from dynasync.synapses.dynamics.changes import ChangeReader
+from dynasync.synapses.dynamics.changes import ChangeReader, request_reconcile
 from dynasync.synapses.dynamics.client import DataverseClient
 from dynasync.synapses.dynamics.config import DynamicsConfig
 from dynasync.synapses.dynamics.schema import DiscoveryResult, discover
@@ -111,6 +111,10 @@ class DynamicsSynapse:
         The generator may be closed early (``aclose()``): the cursor of the last batch taken stays valid.
         """
         return self.reader.read(stream, cursor)
+
+    def reload_cursor(self, stream: StreamSpec) -> Mapping[str, Any] | None:
+        """A cursor without a token or link, marked to end with a keys-only scan (see :mod:`.changes`)."""
+        return request_reconcile(None)
 
     async def write(self, stream: StreamSpec, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Write records in bulk; one :class:`WriteResult` per op, in order; one bad record fails alone."""

@@ -73,6 +73,11 @@ class MappingError(DynasyncError):
         super().__init__(message, remedy=remedy)
         self.location = location
 
+    def explain(self) -> str:
+        """Return where the problem is (when known), the message and the remedy as one paragraph."""
+        text = super().explain()
+        return f"{self.location}: {text}" if self.location else text
+
 
 class StoreError(DynasyncError):
     """The UDM store failed."""

@@ -1,4 +1,4 @@
-"""``dynasync mapping ...``: Sync Studio mappings as YAML (config as code): show, edit, validate, publish."""
+"""``dynasync mapping ...``: Sync Studio mappings as YAML (config as code), drafts and published versions."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import shlex
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,7 +16,23 @@ from dynasync.cli.output import Output, escape, reported
 from dynasync.errors import ConfigError, MappingError
 from dynasync.mapping import MappingValidationError
 
+if TYPE_CHECKING:  # imported when a command runs: the CLI starts faster without them
+    from dynasync.mapping.mirrored_repository import MirroredMappingRepository
+    from dynasync.synapses.base import StreamSpec
+    from dynasync.workspace import SynapseRecord, Workspace
+
 app = typer.Typer(help="Sync Studio mappings (YAML, draft and published versions).", no_args_is_help=True)
+
+FILE_OPTION = typer.Option(
+    None,
+    "--file",
+    "-f",
+    help="A mapping YAML kept elsewhere (e.g. in your repository) instead of the draft.",
+    dir_okay=False,
+)
+DISCARD_OPTION = typer.Option(
+    False, "--discard-draft", help="Replace a draft that holds edits never published (they are lost)."
+)
 
 
 @app.command("show")
@@ -101,16 +119,22 @@ def edit(
 def validate(
     ctx: typer.Context,
     synapse: str | None = SYNAPSE_OPTION,
+    file: Path | None = FILE_OPTION,
 ) -> None:
-    """Validate the draft mapping against the replicated schema; report every problem with its location."""
+    """Validate the draft mapping (or --file) against the schema; report every problem with its location."""
     from dynasync.activation import load_streams, mapping_repository
     from dynasync.mapping import validate_mapping
+    from dynasync.mapping.draft_ops import checked_file
 
     state = state_of(ctx)
     out = state.out
     with reported(out):
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
+        if file is not None:
+            checked_file(file, repo.synapse, load_streams(state.workspace, record))
+            _report_problems(out, [], str(file))
+            return
         draft = repo.draft()
         if draft is None:
             raise ConfigError(
@@ -134,9 +158,12 @@ def publish(
     ctx: typer.Context,
     synapse: str | None = SYNAPSE_OPTION,
     summary: str = typer.Option("", "--summary", "-m", help="What changed."),
+    file: Path | None = FILE_OPTION,
+    discard_draft: bool = DISCARD_OPTION,
 ) -> None:
-    """Validate the draft and publish it as the next version (only published mappings run)."""
-    from dynasync.activation import ensure_udm_entities, load_streams, mapping_repository
+    """Validate the draft (or --file, which becomes it) and publish it as the next version; only that runs."""
+    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.mapping.draft_ops import checked_file, replace_draft
 
     state = state_of(ctx)
     out = state.out
@@ -144,12 +171,78 @@ def publish(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         streams = load_streams(state.workspace, record)
+        if file is not None:
+            replace_draft(repo, checked_file(file, repo.synapse, streams), discard_draft=discard_draft)
         version = repo.publish(streams, summary=summary)
-        published = repo.published()
-        entities = ensure_udm_entities(state.workspace, published, streams) if published else []
-        out.emit(
-            {"synapse": record.name, "version": version, "udm_entities": entities},
-            lambda: out.say(
-                f"[green]Published version {version}.[/] UDM entities: {escape(', '.join(entities))}"
-            ),
-        )
+        _announce(out, state.workspace, record, repo, streams, version, "Published")
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    synapse: str | None = SYNAPSE_OPTION,
+) -> None:
+    """List the published versions of the mapping, oldest first (the last one runs)."""
+    from dynasync.activation import mapping_repository
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        versions = mapping_repository(state.workspace, record).history()
+        rows = [
+            {"version": v.version, "published_at": v.published_at.isoformat(), "summary": v.summary}
+            for v in versions
+        ]
+
+        def human() -> None:
+            if not rows:
+                out.say(f"Synapse {escape(record.name)} has no published mapping yet.")
+                return
+            for row in rows:
+                mark = "  (runs)" if row is rows[-1] else ""
+                out.say(escape(f"v{row['version']}  {row['published_at']}  {row['summary'] or '-'}{mark}"))
+
+        out.emit({"synapse": record.name, "versions": rows}, human)
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    version: int = typer.Argument(..., help="The earlier published version to run again.", min=1),
+    synapse: str | None = SYNAPSE_OPTION,
+    summary: str = typer.Option("", "--summary", "-m", help="Why (default: 'rollback to version N')."),
+    discard_draft: bool = DISCARD_OPTION,
+) -> None:
+    """Publish an earlier version again, as the next version (it is checked against today's schema)."""
+    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.mapping import draft_ops
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        repo = mapping_repository(state.workspace, record)
+        streams = load_streams(state.workspace, record)
+        new = draft_ops.rollback(repo, version, streams, summary=summary, discard_draft=discard_draft)
+        _announce(out, state.workspace, record, repo, streams, new, f"Rolled back to version {version} as")
+
+
+def _announce(
+    out: Output,
+    ws: Workspace,
+    record: SynapseRecord,
+    repo: MirroredMappingRepository,
+    streams: Sequence[StreamSpec],
+    version: int,
+    verb: str,
+) -> None:
+    """Create the UDM entities of the newly published version and say what was published."""
+    from dynasync.activation import ensure_udm_entities
+
+    published = repo.published()
+    entities = ensure_udm_entities(ws, published, streams) if published else []
+    out.emit(
+        {"synapse": record.name, "version": version, "udm_entities": entities},
+        lambda: out.say(f"[green]{verb} version {version}.[/] UDM entities: {escape(', '.join(entities))}"),
+    )

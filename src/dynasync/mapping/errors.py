@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dynasync.errors import MappingError
+from dynasync.errors import DynasyncError, MappingError
 
 
 def located(source: str | None, line: int | None) -> str | None:
@@ -41,3 +41,7 @@ class MappingValidationError(MappingError):
             location=location,
             remedy="Fix the listed lines and publish again.",
         )
+
+    def explain(self) -> str:
+        """Return the listed problems (each with its own location) and the remedy."""
+        return DynasyncError.explain(self)

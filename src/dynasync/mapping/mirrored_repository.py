@@ -11,7 +11,7 @@ from dynasync.errors import MappingError
 from dynasync.mapping.repository import FileMappingRepository, PublishedVersion
 from dynasync.mapping.spec import MappingSpec
 from dynasync.mapping.store_repository import StoredMapping, StoreMappingRepository, checksum
-from dynasync.mapping.yaml_io import loads_mapping
+from dynasync.mapping.yaml_io import loads_mapping, write_text_atomic
 from dynasync.synapses.base import StreamSpec
 from dynasync.udm.store import UdmStore
 
@@ -90,6 +90,17 @@ class MirroredMappingRepository:
         text = self.draft_path.read_text(encoding="utf-8")
         with self.store_repository() as repo:
             repo.save_draft_text(text, source=str(self.draft_path))
+
+    def save_draft_text(self, text: str) -> None:
+        """Make YAML text the draft as written (comments kept), in the file and in the store.
+
+        Raises:
+            MappingValidationError: syntax or shape problems, or the text names another synapse; nothing is
+                written.
+        """
+        with self.store_repository() as repo:
+            repo.save_draft_text(text, source=str(self.draft_path))  # checks the text before writing anything
+        write_text_atomic(self.draft_path, text)
 
     def draft(self) -> MappingSpec | None:
         """Load the draft file (the source users edit; the store is not consulted)."""

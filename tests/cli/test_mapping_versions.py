@@ -1,0 +1,63 @@
+"""Mappings as config as code through the CLI: publish a file from a repository, list versions, roll back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dynasync.emulator.server import EmulatorServer
+
+from .helpers import Cli, one_paragraph_error, synced_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cli(server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    return synced_cli(server, tmp_path_factory.mktemp("versions") / "home")
+
+
+def test_publish_from_a_repository_file_then_roll_back(cli: Cli, tmp_path: Path) -> None:
+    first = cli.json("mapping", "show")
+    assert first["version"] == 1
+    fax = next(line for line in first["yaml"].splitlines() if "column: fax," in line)
+    repo_file = tmp_path / "crm-config" / "dyn.yaml"
+    repo_file.parent.mkdir()
+    repo_file.write_text(
+        "# reviewed in PR 12: no fax\n" + first["yaml"].replace(fax + "\n", ""), encoding="utf-8"
+    )
+
+    assert cli.json("mapping", "validate", "--file", repo_file) == {"valid": True, "path": str(repo_file)}
+    published = cli.json("mapping", "publish", "--file", repo_file, "-m", "from git abc123")
+    assert published["version"] == 2 and "Account" in published["udm_entities"]
+    draft = Path(cli.json("mapping", "validate")["path"])
+    assert draft.read_text(encoding="utf-8") == repo_file.read_text(encoding="utf-8")  # comments kept
+    assert "column: fax," not in cli.json("mapping", "show")["yaml"]
+
+    history = cli.json("mapping", "history")["versions"]
+    assert [(v["version"], v["summary"]) for v in history] == [(1, "default mapping"), (2, "from git abc123")]
+    assert "from git abc123  (runs)" in cli.run("mapping", "history").stdout
+
+    rolled = cli.json("mapping", "rollback", "1")
+    assert rolled["version"] == 3
+    assert cli.json("mapping", "show")["yaml"] == first["yaml"]
+    assert cli.json("mapping", "history")["versions"][-1]["summary"] == "rollback to version 1"
+    assert cli.json("sync")["ok"]  # the rolled-back mapping runs
+
+    error = one_paragraph_error(cli.run("mapping", "rollback", "3", expect=2))
+    assert "Version 3 is the published mapping" in error
+
+
+def test_a_bad_repository_file_is_located_and_publishes_nothing(cli: Cli, tmp_path: Path) -> None:
+    before = cli.json("mapping", "history")["versions"]
+    bad = tmp_path / "dyn.yaml"
+    text = cli.json("mapping", "show")["yaml"].replace("column: fax,", "column: faxx,")
+    bad.write_text(text, encoding="utf-8")
+    line = 1 + text.splitlines().index(next(x for x in text.splitlines() if "column: faxx," in x))
+    for command in ("validate", "publish"):
+        error = one_paragraph_error(cli.run("mapping", command, "--file", bad, expect=2))
+        assert f"{bad}:{line}" in error and "faxx" in error
+    missing = one_paragraph_error(cli.run("mapping", "publish", "--file", tmp_path / "nope.yaml", expect=2))
+    assert "nope.yaml" in missing
+    assert cli.json("mapping", "history")["versions"] == before

@@ -8,6 +8,7 @@
     ├── SkippableRecordError   one record failed; it is reported and the run goes on
     ├── MappingError           a mapping is invalid; carries the location in the mapping file
     ├── StoreError             the UDM store failed
+    ├── SyncBusyError          another sync run holds the UDM; nothing was done (exit code 75: try later)
     └── CursorExpiredError     a change-tracking cursor expired; fall back to a full reload
 
 Every error carries a human ``remedy`` when one is known; the CLI prints message and remedy as one paragraph.
@@ -77,6 +78,10 @@ class MappingError(DynasyncError):
         """Return where the problem is (when known), the message and the remedy as one paragraph."""
         text = super().explain()
         return f"{self.location}: {text}" if self.location else text
+
+
+class SyncBusyError(DynasyncError):
+    """Another sync run holds the UDM's run lock; nothing was done (try again later)."""
 
 
 class StoreError(DynasyncError):

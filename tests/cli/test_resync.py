@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dynasync.emulator.server import EmulatorServer
+from dynasync.udm.store import open_store
 
 from .helpers import Cli, one_paragraph_error, synced_cli
 
@@ -51,3 +52,16 @@ def test_full_resync_with_a_dry_run_changes_nothing(cli: Cli) -> None:
 def test_full_resync_of_an_unknown_entity_is_refused(cli: Cli) -> None:
     error = one_paragraph_error(cli.run("sync", "--full", "--entity", "Acount", expect=2))
     assert "unknown UDM entity: Acount" in error and "Account" in error
+
+
+def test_a_sync_while_another_runs_exits_75_and_says_who_holds_the_udm(cli: Cli) -> None:
+    other = open_store(f"sqlite:///{cli.home / 'udm.db'}")
+    try:
+        with other.run_lock():
+            busy = cli.run("sync", expect=75)
+            assert "Another dynasync sync is running on this UDM (pid" in one_paragraph_error(busy)
+            payload = cli.json("sync", expect=75)
+            assert (payload["error"], payload["exit_code"]) == ("SyncBusyError", 75)
+    finally:
+        other.close()
+    assert cli.json("sync")["ok"]

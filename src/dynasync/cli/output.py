@@ -23,17 +23,19 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dynasync.errors import AuthError, ConfigError, DynasyncError, MappingError
+from dynasync.errors import AuthError, ConfigError, DynasyncError, MappingError, SyncBusyError
 from dynasync.synapses.base import LookupRef
 
 EXIT_OK = 0
 EXIT_RECORDS_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another sync holds the UDM; trying again later will work
 
 # Rich assumes 80 columns when output is not a terminal; a pipe or a file should not truncate tables.
 _PIPE_WIDTH = 160
 
 __all__ = [
+    "EXIT_BUSY",
     "EXIT_CONFIG",
     "EXIT_OK",
     "EXIT_RECORDS_FAILED",
@@ -158,9 +160,11 @@ def _problem(problem: object) -> dict[str, Any]:
 
 
 def exit_code_for(error: BaseException) -> int:
-    """2 for configuration, authentication and mapping problems; 1 for anything else."""
+    """2 for configuration, authentication and mapping problems; 75 while another sync runs; else 1."""
     if isinstance(error, ConfigError | AuthError | MappingError):
         return EXIT_CONFIG
+    if isinstance(error, SyncBusyError):
+        return EXIT_BUSY
     return EXIT_RECORDS_FAILED
 
 

@@ -78,7 +78,12 @@ class Engine:
         Raises:
             ConfigError: an unknown entity was asked for, or a mapping names a missing synapse.
             MappingValidationError: a published mapping no longer fits the synapse's schema.
+            SyncBusyError: another run holds this UDM (nothing was done).
         """
+        with self.store.run_lock():
+            return await self._locked_run(entities, reload=reload)
+
+    async def _locked_run(self, entities: Iterable[str] | None, *, reload: bool) -> RunReport:
         bindings = await self.prepare()
         selected = None if entities is None else list(entities)
         if selected is not None:

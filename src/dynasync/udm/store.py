@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from dynasync.clock import Clock, SystemClock
 from dynasync.errors import StoreError
-from dynasync.udm import migrations, store_sql_edits
+from dynasync.udm import migrations, run_lock, store_sql_edits
 from dynasync.udm.store_api import StoreOps
 from dynasync.udm.store_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from dynasync.udm.store_session import Session, StoreCore
@@ -119,6 +119,14 @@ class UdmStore(StoreOps):
     def dialect(self) -> str:
         """The dialect name: "sqlite" or "postgresql"."""
         return self._core.dialect
+
+    def run_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold this UDM's sync lock for a block (one sync run at a time; see :mod:`.run_lock`).
+
+        Raises:
+            SyncBusyError: another run holds it.
+        """
+        return run_lock.run_lock(self._core.engine)
 
     def schema_version(self) -> int:
         """Return the highest applied migration version."""

@@ -27,7 +27,7 @@ from dynasync.synapses.dynamics.schema_drift import (
     stream_to_dict,
 )
 from dynasync.udm.store import open_store
-from dynasync.workspace import SynapseRecord, Workspace, now_iso, slug
+from dynasync.workspace import INACTIVE, SynapseRecord, Workspace, now_iso, slug
 
 # The standard tables the default mapping covers (activation replicates every table unless told otherwise).
 DEFAULT_TABLES = ("account", "contact", "lead", "opportunity", "systemuser")
@@ -120,8 +120,28 @@ async def activate(
         )
     record.status = "active"
     record.activated_at = now_iso()
+    record.extra.pop("deactivated_at", None)
     ws.save(record)
     return report
+
+
+def deactivate(ws: Workspace, record: SynapseRecord) -> None:
+    """Pause a synapse: syncs leave it out until it is activated again.
+
+    Its credentials, mapping, links and change-tracking cursors stay, so the next activation resumes where it
+    stopped (an expired token meanwhile means a full reload, handled like any expiry).
+
+    Raises:
+        ConfigError: the synapse is not active.
+    """
+    if record.status != "active":
+        raise ConfigError(
+            f"Synapse {record.name!r} is {record.status}, not active; there is nothing to deactivate.",
+            remedy="`dynasync synapse list` shows each synapse's status.",
+        )
+    record.status = INACTIVE
+    record.extra["deactivated_at"] = now_iso()
+    ws.save(record)
 
 
 def _check_requested_tables(tables: Sequence[str] | None, result: DiscoveryResult) -> None:

@@ -28,7 +28,7 @@ from dynasync.synapses.dynamics.config import DynamicsConfig
 from dynasync.synapses.dynamics.connection import ConnectionReport
 from dynasync.synapses.dynamics.connection import test_connection as _probe
 from dynasync.synapses.dynamics.errors import DynamicsConfigError
-from dynasync.workspace import SynapseRecord, Workspace, now_iso
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso
 
 # Placeholders used only to validate Step 2 before the credentials of Step 3 exist; never stored.
 _PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000001"
@@ -150,18 +150,23 @@ async def complete_sign_in(
         flow.close()
     record.auth_mode = "auth_code"
     report = await test_connection(ws, record)
-    record.status = "authenticated" if record.status != "active" else "active"
+    record.status = authenticated_status(record)
     record.authenticated_at = now_iso()
     record.signed_in_as = signed_in.username
     ws.save(record)
     return signed_in, report
 
 
+def authenticated_status(record: SynapseRecord) -> str:
+    """The status after a successful sign-in: an active or paused synapse stays so; any other is authenticated."""
+    return record.status if record.status in (ACTIVE, INACTIVE) else "authenticated"
+
+
 async def use_client_credentials(ws: Workspace, record: SynapseRecord) -> ConnectionReport:
     """Authenticate app-only (client credentials, for unattended runs) and prove the connection."""
     record.auth_mode = "client_credentials"
     report = await test_connection(ws, record)
-    record.status = "authenticated" if record.status != "active" else "active"
+    record.status = authenticated_status(record)
     record.authenticated_at = now_iso()
     record.signed_in_as = report.user_name
     ws.save(record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from dynasync.synapses.base import Synapse
 from dynasync.synapses.dynamics.synapse import DynamicsSynapse
 from dynasync.udm.model import UdmRecord
 from dynasync.udm.store import Link, LogEvent, UdmStore, open_store
-from dynasync.workspace import SynapseRecord, Workspace, slug
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, slug
 
 
 @dataclass(slots=True)
@@ -31,15 +32,29 @@ class ActiveSynapse:
 
 
 def active_records(ws: Workspace, names: Sequence[str] | None = None) -> list[SynapseRecord]:
-    """The active synapses to sync (the named ones, or all active)."""
-    records = [ws.get(n) for n in names] if names else [r for r in ws.synapses() if r.status == "active"]
+    """The active synapses to sync (the named ones, or all active; deactivated ones are left out)."""
+    records = [ws.get(n) for n in names] if names else [r for r in ws.synapses() if r.status == ACTIVE]
     if not records:
+        paused = [r.name for r in ws.synapses() if r.status == INACTIVE]
+        if paused:
+            raise ConfigError(
+                f"No active synapse to sync: {', '.join(map(repr, paused))} "
+                f"{'is' if len(paused) == 1 else 'are'} deactivated.",
+                remedy="`dynasync synapse activate --synapse <name>` resumes one where it stopped.",
+            )
         raise ConfigError(
             "No active synapse to sync.",
             remedy="Activate one first: `dynasync synapse activate --default-mapping` (Step 6).",
         )
     for record in records:
-        if record.status != "active":
+        if record.status == INACTIVE:
+            since = record.extra.get("deactivated_at")
+            raise ConfigError(
+                f"Synapse {record.name!r} is deactivated{f' (since {since})' if since else ''}; it does not sync.",
+                remedy=f"`dynasync synapse activate --synapse {shlex.quote(record.name)}` resumes it where it "
+                "stopped: change tracking brings what changed meanwhile.",
+            )
+        if record.status != ACTIVE:
             raise ConfigError(
                 f"Synapse {record.name!r} is {record.status}, not active.",
                 remedy="Run `dynasync synapse auth` and `dynasync synapse activate` first.",

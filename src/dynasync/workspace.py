@@ -31,6 +31,10 @@ from dynasync.secrets import Secret, SecretBox, load_secret_box
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 
 
+ACTIVE = "active"
+INACTIVE = "inactive"  # deactivated (paused) by the user: left out of syncs until activated again
+
+
 class SynapseNotFoundError(ConfigError):
     """No synapse of that name is configured."""
 
@@ -46,7 +50,7 @@ class SynapseRecord:
     client_id: str = ""
     client_secret: str = ""  # ciphertext from SecretBox
     auth_mode: str = ""  # "" (not authenticated), "auth_code" or "client_credentials"
-    status: str = "configured"  # configured -> authenticated -> active
+    status: str = "configured"  # configured -> authenticated -> active <-> inactive (paused)
     allow_local_emulator: bool = False
     ca_bundle: str | None = None
     created_at: str = ""

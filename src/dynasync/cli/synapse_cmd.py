@@ -185,6 +185,28 @@ def list_synapses(ctx: typer.Context) -> None:
         out.emit({"synapses": rows}, human)
 
 
+@app.command("deactivate")
+def deactivate(
+    ctx: typer.Context,
+    synapse: str | None = SYNAPSE_OPTION,
+) -> None:
+    """Pause the synapse: syncs leave it out until `synapse activate` resumes it where it stopped."""
+    from dynasync.activation import deactivate as run_deactivation
+
+    state = state_of(ctx)
+    out = state.out
+    with reported(out):
+        record = state.workspace.only_or_named(synapse)
+        run_deactivation(state.workspace, record)
+        out.emit(
+            {"synapse": record.name, "status": record.status},
+            lambda: out.say(
+                f"Synapse {escape(record.name)} is deactivated: syncs leave it out. Its mapping, links and "
+                "change-tracking position are kept; `dynasync synapse activate` resumes it."
+            ),
+        )
+
+
 @app.command("activate")
 def activate(
     ctx: typer.Context,

@@ -96,7 +96,9 @@ def set_credentials(ws: Workspace, record: SynapseRecord, *, client_id: str, cli
     )
     record.client_id = client_id.strip().lower()
     ws.set_secret(record, Secret(client_secret))
-    record.status = "configured"
+    # An active (or paused) synapse keeps its status: new credentials are a rotation, not a new setup. The caller
+    # restores the previous record should the sign-in with them fail.
+    record.status = record.status if record.status in (ACTIVE, INACTIVE) else "configured"
     record.auth_mode = ""
     ws.save(record)
     return redirect_url(ws.settings.public_base_url, record.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -61,3 +62,14 @@ def test_dry_run_refuses_what_it_cannot_do(cli: Cli, tmp_path: Path) -> None:
     assert "--dry-run" in error and "--every" in error
     pg = cli.run("--udm-url", "postgresql+psycopg://nobody@127.0.0.1:1/none", "sync", "--dry-run", expect=2)
     assert "only a SQLite file store" in one_paragraph_error(pg)
+
+
+def test_a_dry_run_with_failed_records_exits_1_like_the_real_run(cli: Cli, server: EmulatorServer) -> None:
+    account_id = str(server.emulator.store.query("account", limit=1)[0]["accountid"])
+    udm_id = cli.json("record", "show", account_id)["udm_id"]
+    with sqlite3.connect(cli.home / "udm.db") as db:  # a label the option map cannot write back
+        db.execute("UPDATE udm_account SET category = 'Not An Option' WHERE udm_id = ?", (udm_id,))
+    plan = cli.json("sync", "--dry-run", expect=1)
+    assert plan["dry_run"] and plan["totals"]["failed"] == 1
+    with sqlite3.connect(cli.home / "udm.db") as db:
+        db.execute("UPDATE udm_account SET category = NULL WHERE udm_id = ?", (udm_id,))

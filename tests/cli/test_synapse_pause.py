@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dynasync.emulator.server import EmulatorServer
@@ -40,3 +42,25 @@ def test_a_paused_synapse_does_not_sync_and_resumes_incrementally(cli: Cli, serv
     assert resumed["ok"] and not account["full_load"] and account["updated"] == 1
     assert cli.json("record", "show", account_id)["values"]["fax"] == "+1-555-0700"
     assert cli.json("mapping", "history")["versions"] == versions  # the mapping was kept as it was
+
+
+def test_new_credentials_keep_the_synapse_active_and_bad_ones_change_nothing(
+    cli: Cli, server: EmulatorServer
+) -> None:
+    app = server.emulator.register_app("Rotated app")
+    rotated = cli.json("synapse", "auth", "--client-credentials", "--client-id", app["client_id"],
+                       "--client-secret", app["client_secret"])  # fmt: skip
+    assert rotated["status"] == "active"  # a secret rotation is not a new setup
+    wrong = cli.run("synapse", "auth", "--client-credentials", "--client-id", app["client_id"],
+                    "--client-secret", "not-the-secret", expect=2)  # fmt: skip
+    assert "secret" in one_paragraph_error(wrong).lower()
+    assert cli.json("synapse", "list")["synapses"][0]["status"] == "active"
+    assert cli.json("sync")["ok"]  # the credentials that worked are still the ones in use
+
+
+def test_auth_without_a_terminal_names_the_option_to_pass(server: EmulatorServer, tmp_path: Path) -> None:
+    fresh = Cli(tmp_path / "home")
+    fresh.run("synapse", "add", "dynamics", "--name", "Other", "--endpoint-url", server.authority,
+              "--org-url", server.org_url, "--emulator-ca", server.ca_path)  # fmt: skip
+    error = one_paragraph_error(fresh.run("synapse", "auth", "--client-credentials", expect=2))
+    assert "no terminal to ask for it" in error and "--client-id" in error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import webbrowser
 from collections.abc import Callable
@@ -12,7 +13,8 @@ import typer
 
 from dynasync import setup
 from dynasync.cli.context import SYNAPSE_OPTION, state_of
-from dynasync.cli.output import escape, reported
+from dynasync.cli.output import Output, escape, reported
+from dynasync.errors import ConfigError
 from dynasync.oauth_callback import CallbackListener
 from dynasync.synapses.dynamics.auth import redirect_url
 from dynasync.synapses.dynamics.connection import ConnectionReport
@@ -89,25 +91,15 @@ def auth(
     ws = state.workspace
     with reported(out):
         record = ws.only_or_named(synapse)
-        redirect = redirect_url(ws.settings.public_base_url, record.name)
-        if client_id is not None or client_secret is not None or not record.client_id:
-            cid = client_id or record.client_id or typer.prompt("Client ID")
-            secret = client_secret or typer.prompt("Client Secret (value)", hide_input=True)
-            redirect = setup.set_credentials(ws, record, client_id=cid, client_secret=secret)
-            out.say(
-                "OAuth Redirect URL (Step 4: add it in Azure under Authentication > Web):\n"
-                f"  [bold]{escape(redirect)}[/]"
+        # Until the new credentials are proven, the saved ones stay what the synapse falls back to.
+        before = dataclasses.replace(record, extra=dict(record.extra))
+        try:
+            report, redirect = _authenticate(
+                ws, record, out, client_id, client_secret, client_credentials, no_browser, timeout
             )
-            if not client_credentials and sys.stdin.isatty():
-                # A person at a terminal registers the URL now (Step 4); scripts go straight on.
-                typer.confirm(
-                    "Is the redirect URL registered? Continue with the sign-in", default=True, abort=True
-                )
-        if client_credentials:
-            with out.working("Signing in as the application and testing the connection..."):
-                report = asyncio.run(setup.use_client_credentials(ws, record))
-        else:
-            report = _interactive_sign_in(ws, record, no_browser=no_browser, timeout=timeout, say=out.say)
+        except BaseException:
+            ws.save(before)
+            raise
         record = ws.get(record.name)
         out.emit(
             {
@@ -122,6 +114,47 @@ def auth(
                 f"[green]Authenticated.[/] {escape(report.summary())}\nNext: `dynasync synapse activate`."
             ),
         )
+
+
+def _authenticate(
+    ws: Workspace,
+    record: SynapseRecord,
+    out: Output,
+    client_id: str | None,
+    client_secret: str | None,
+    client_credentials: bool,
+    no_browser: bool,
+    timeout: float,
+) -> tuple[ConnectionReport, str]:
+    """Steps 3-5: take the credentials (prompting at a terminal), then sign in; return the report and URL."""
+    redirect = redirect_url(ws.settings.public_base_url, record.name)
+    if client_id is not None or client_secret is not None or not record.client_id:
+        cid = client_id or record.client_id or _prompt("Client ID", "--client-id", hide=False)
+        secret = client_secret or _prompt("Client Secret (value)", "--client-secret", hide=True)
+        redirect = setup.set_credentials(ws, record, client_id=cid, client_secret=secret)
+        out.say(
+            "OAuth Redirect URL (Step 4: add it in Azure under Authentication > Web):\n"
+            f"  [bold]{escape(redirect)}[/]"
+        )
+        if not client_credentials and sys.stdin.isatty():
+            # A person at a terminal registers the URL now (Step 4); scripts go straight on.
+            typer.confirm(
+                "Is the redirect URL registered? Continue with the sign-in", default=True, abort=True
+            )
+    if client_credentials:
+        with out.working("Signing in as the application and testing the connection..."):
+            return asyncio.run(setup.use_client_credentials(ws, record)), redirect
+    return _interactive_sign_in(ws, record, no_browser=no_browser, timeout=timeout, say=out.say), redirect
+
+
+def _prompt(label: str, option: str, *, hide: bool) -> str:
+    """Ask a person at a terminal; without one, say which option to pass instead of failing obscurely."""
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"The {label.split(' (')[0]} is needed and there is no terminal to ask for it.",
+            remedy=f"Pass {option} (scripts and CI have no prompt).",
+        )
+    return str(typer.prompt(label, hide_input=hide))
 
 
 def _interactive_sign_in(

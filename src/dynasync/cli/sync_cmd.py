@@ -96,6 +96,8 @@ def sync(
                     )
                 )
             _print_dry_run(out, result.report, result.planned)
+            if _failed(result.report):
+                raise typer.Exit(EXIT_RECORDS_FAILED)  # as the real run would: scripts gate on it
             return
 
         reload = [full]  # --full applies to the first run that completes; later ones go on incrementally

@@ -15,7 +15,8 @@ from typing import Any
 
 from dynasync import setup
 from dynasync.errors import ConfigError
-from dynasync.mapping import FileMappingRepository, MappingSpec, udm_entities
+from dynasync.mapping import FileMappingRepository, MappingSpec, dump_mapping, udm_entities
+from dynasync.mapping.draft_ops import replace_draft
 from dynasync.mapping.mirrored_repository import MirroredMappingRepository
 from dynasync.synapses.base import StreamSpec
 from dynasync.synapses.dynamics.defaults import default_mapping
@@ -106,9 +107,8 @@ async def activate(
     )
     repo = mapping_repository(ws, record)
     if use_default_mapping:
-        spec = dataclasses.replace(default_mapping(result.streams), synapse=repo.synapse)
-        repo.save_draft(spec)
-        report.mapping_version = repo.publish(result.streams, summary="default mapping")
+        spec = default_spec(repo.synapse, result.streams)
+        report.mapping_version = _publish_default(repo, spec, result.streams)
         report.notes.extend(spec.notes)
     published = repo.published()
     if published is not None:
@@ -123,6 +123,36 @@ async def activate(
     record.extra.pop("deactivated_at", None)
     ws.save(record)
     return report
+
+
+def default_spec(synapse_key: str, streams: Sequence[StreamSpec]) -> MappingSpec:
+    """The default mapping of the replicated schema, for the synapse with this key."""
+    return dataclasses.replace(default_mapping(streams), synapse=synapse_key)
+
+
+def _publish_default(
+    repo: MirroredMappingRepository, spec: MappingSpec, streams: Sequence[StreamSpec]
+) -> int | None:
+    """Publish the default mapping unless it runs already; None when nothing was published.
+
+    Raises:
+        ConfigError: another mapping runs (it would be replaced), or the draft holds unpublished edits.
+    """
+    text = dump_mapping(spec)
+    history = repo.history()
+    published = repo.published()
+    if published is not None:
+        if dump_mapping(published) == text:
+            return None
+        raise ConfigError(
+            f"Synapse {repo.synapse!r} runs its own mapping (version {history[-1].version}); --default-mapping "
+            "would replace it.",
+            remedy="Activate without --default-mapping to keep it (the schema is replicated again either way). "
+            "To run the default mapping on purpose: `dynasync mapping show --default > default.yaml`, then "
+            "`dynasync mapping publish --file default.yaml`.",
+        )
+    replace_draft(repo, text, discard_draft=False)
+    return repo.publish(streams, summary="default mapping")
 
 
 def deactivate(ws: Workspace, record: SynapseRecord) -> None:

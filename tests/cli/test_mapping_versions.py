@@ -61,3 +61,24 @@ def test_a_bad_repository_file_is_located_and_publishes_nothing(cli: Cli, tmp_pa
     missing = one_paragraph_error(cli.run("mapping", "publish", "--file", tmp_path / "nope.yaml", expect=2))
     assert "nope.yaml" in missing
     assert cli.json("mapping", "history")["versions"] == before
+
+
+def test_activation_with_the_default_mapping_never_replaces_a_mapping_of_its_own(
+    cli: Cli, tmp_path: Path
+) -> None:
+    versions = cli.json("mapping", "history")["versions"]  # the last one is the default mapping's text again
+    again = cli.json("synapse", "activate", "--default-mapping")
+    assert again["mapping_version"] is None and cli.json("mapping", "history")["versions"] == versions
+
+    default_file = tmp_path / "default.yaml"
+    default_file.write_text(cli.run("mapping", "show", "--default").stdout, encoding="utf-8")
+    assert cli.json("mapping", "validate", "--file", default_file)["valid"]  # shows what publishes as is
+    own = tmp_path / "own.yaml"
+    lines = default_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    own.write_text("".join(x for x in lines if "column: fax," not in x), encoding="utf-8")
+    mine = cli.json("mapping", "publish", "--file", own, "-m", "no fax anywhere")["version"]
+    error = one_paragraph_error(cli.run("synapse", "activate", "--default-mapping", expect=2))
+    assert f"runs its own mapping (version {mine}); --default-mapping would replace it" in error
+    assert "mapping publish --file default.yaml" in error
+    assert cli.json("mapping", "history")["versions"][-1]["version"] == mine
+    assert cli.json("synapse", "activate")["mapping_version"] is None  # keeps it

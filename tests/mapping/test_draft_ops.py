@@ -113,7 +113,7 @@ def test_checked_file_reports_every_problem_located_in_that_file(tmp_path: Path)
     with pytest.raises(MappingValidationError) as info:
         checked_file(path, "dynamics", streams)
     found = [format_problem(p) for p in info.value.problems]
-    assert found[0] == f"{path}:1: the file names synapse 'crm', expected 'dynamics'"
+    assert found[0] == f"{path}:2: the file names synapse 'crm', expected 'dynamics'"
     assert any(p.startswith(f"{path}:") and "revenue" in p for p in found[1:])
     path.write_text(SAMPLE_YAML, encoding="utf-8")
     assert checked_file(path, "dynamics", small_streams()) == SAMPLE_YAML

@@ -45,9 +45,8 @@ def show(
     ),
 ) -> None:
     """Print the published mapping (or the draft, or the default one) as YAML."""
-    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.activation import default_spec, load_streams, mapping_repository
     from dynasync.mapping import dump_mapping
-    from dynasync.synapses.dynamics.defaults import default_mapping_yaml
 
     state = state_of(ctx)
     out = state.out
@@ -55,7 +54,7 @@ def show(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         if default:
-            text = default_mapping_yaml(load_streams(state.workspace, record))
+            text = dump_mapping(default_spec(repo.synapse, load_streams(state.workspace, record)))
         else:
             spec = repo.draft() if draft else repo.published()
             if spec is None:
@@ -82,9 +81,8 @@ def edit(
     synapse: str | None = SYNAPSE_OPTION,
 ) -> None:
     """Open the draft mapping in $EDITOR (created from the published or default mapping), then validate it."""
-    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.activation import default_spec, load_streams, mapping_repository
     from dynasync.mapping import validate_mapping
-    from dynasync.synapses.dynamics.defaults import default_mapping
 
     state = state_of(ctx)
     out = state.out
@@ -93,9 +91,7 @@ def edit(
         repo = mapping_repository(state.workspace, record)
         streams = load_streams(state.workspace, record)
         if not repo.draft_path.exists():
-            import dataclasses
-
-            base = repo.published() or dataclasses.replace(default_mapping(streams), synapse=repo.synapse)
+            base = repo.published() or default_spec(repo.synapse, streams)
             repo.save_draft(base)
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         try:
@@ -133,7 +129,9 @@ def validate(
         repo = mapping_repository(state.workspace, record)
         if file is not None:
             checked_file(file, repo.synapse, load_streams(state.workspace, record))
-            _report_problems(out, [], str(file))
+            _report_problems(
+                out, [], str(file), publish=f"dynasync mapping publish --file {shlex.quote(str(file))}"
+            )
             return
         draft = repo.draft()
         if draft is None:
@@ -144,12 +142,14 @@ def validate(
         _report_problems(out, problems, str(repo.draft_path))
 
 
-def _report_problems(out: Output, problems: Sequence[MappingError], path: str) -> None:
+def _report_problems(
+    out: Output, problems: Sequence[MappingError], path: str, *, publish: str = "dynasync mapping publish"
+) -> None:
     if problems:
         raise MappingValidationError(list(problems))
     out.emit(
         {"valid": True, "path": path},
-        lambda: out.say(f"[green]Valid:[/] {escape(path)}. Publish it with `dynasync mapping publish`."),
+        lambda: out.say(f"[green]Valid:[/] {escape(path)}. Publish it with `{escape(publish)}`."),
     )
 
 

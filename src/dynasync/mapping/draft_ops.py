@@ -15,7 +15,7 @@ from dynasync.errors import ConfigError, MappingError
 from dynasync.mapping.errors import MappingValidationError
 from dynasync.mapping.mirrored_repository import MirroredMappingRepository
 from dynasync.mapping.validate import validate_mapping
-from dynasync.mapping.yaml_io import loads_mapping
+from dynasync.mapping.yaml_io import key_line, loads_mapping
 from dynasync.synapses.base import StreamSpec
 
 
@@ -36,7 +36,8 @@ def checked_file(path: Path, synapse: str, streams: Sequence[StreamSpec]) -> str
     if spec.synapse != synapse:
         problems.append(
             MappingError(
-                f"the file names synapse '{spec.synapse}', expected '{synapse}'", location=f"{name}:1"
+                f"the file names synapse '{spec.synapse}', expected '{synapse}'",
+                location=f"{name}:{key_line(text, 'synapse')}",
             )
         )
     problems.extend(validate_mapping(spec, streams))

@@ -16,7 +16,7 @@ from dynasync.mapping.errors import MappingValidationError
 from dynasync.mapping.repository import PublishedVersion
 from dynasync.mapping.spec import MappingSpec
 from dynasync.mapping.validate import check_mapping
-from dynasync.mapping.yaml_io import dump_mapping, loads_mapping
+from dynasync.mapping.yaml_io import dump_mapping, key_line, loads_mapping
 from dynasync.synapses.base import StreamSpec
 from dynasync.udm.store import UdmStore
 from dynasync.udm.store_codec import UtcDateTime
@@ -322,7 +322,7 @@ class StoreMappingRepository:
                 [
                     MappingError(
                         f"the draft names synapse '{spec.synapse}', expected '{self.synapse}'",
-                        location=f"{source}:1",
+                        location=f"{source}:{key_line(text, 'synapse')}",
                     )
                 ]
             )

@@ -63,4 +63,4 @@ def test_auth_without_a_terminal_names_the_option_to_pass(server: EmulatorServer
     fresh.run("synapse", "add", "dynamics", "--name", "Other", "--endpoint-url", server.authority,
               "--org-url", server.org_url, "--emulator-ca", server.ca_path)  # fmt: skip
     error = one_paragraph_error(fresh.run("synapse", "auth", "--client-credentials", expect=2))
-    assert "no terminal to ask for it" in error and "--client-id" in error
+    assert "standard input ended before it was given" in error and "--client-id" in error

@@ -91,14 +91,16 @@ def auth(
     ws = state.workspace
     with reported(out):
         record = ws.only_or_named(synapse)
-        # Until the new credentials are proven, the saved ones stay what the synapse falls back to.
+        # Credentials that signed in before stay until new ones are proven. A first setup keeps what was entered
+        # even when the sign-in fails: the guide's next step (register the redirect URL) reruns auth without them.
         before = dataclasses.replace(record, extra=dict(record.extra))
         try:
             report, redirect = _authenticate(
                 ws, record, out, client_id, client_secret, client_credentials, no_browser, timeout
             )
         except BaseException:
-            ws.save(before)
+            if before.auth_mode:
+                ws.save(before)
             raise
         record = ws.get(record.name)
         out.emit(
@@ -148,13 +150,16 @@ def _authenticate(
 
 
 def _prompt(label: str, option: str, *, hide: bool) -> str:
-    """Ask a person at a terminal; without one, say which option to pass instead of failing obscurely."""
-    if not sys.stdin.isatty():
+    """Ask (a person at a terminal, or standard input); when input ends first, say which option to pass."""
+    try:
+        return str(typer.prompt(label, hide_input=hide))
+    except typer.Abort:
+        if sys.stdin.isatty():
+            raise  # the person pressed Ctrl+C or Ctrl+D
         raise ConfigError(
-            f"The {label.split(' (')[0]} is needed and there is no terminal to ask for it.",
+            f"The {label.split(' (')[0]} is needed and standard input ended before it was given.",
             remedy=f"Pass {option} (scripts and CI have no prompt).",
-        )
-    return str(typer.prompt(label, hide_input=hide))
+        ) from None
 
 
 def _interactive_sign_in(

@@ -311,9 +311,11 @@ def multi_reader(single: Convert) -> Convert:
 
     def read(value: Any) -> Any:
         items = value if isinstance(value, tuple | list) else _split(value)
-        mapped = [_to_text(m) for m in (single(_to_int(item)) for item in items) if m is not None]
-        # Dataverse reports an empty multi-select as null; keep that rather than an empty string.
-        return ";".join(mapped) if mapped else None
+        mapped = {_to_text(m) for m in (single(_to_int(item)) for item in items) if m is not None}
+        # Dataverse reports an empty multi-select as null; keep that rather than an empty string. The labels are
+        # sorted as the UDM stores them: in the service's order, a value read back would never equal its UDM
+        # value, so every write-back would send it again and its echo would look like a change.
+        return ";".join(sorted(mapped)) if mapped else None
 
     return read
 
@@ -323,8 +325,8 @@ def multi_writer(single: Convert) -> Convert:
 
     def write(value: Any) -> Any:
         items = value if isinstance(value, tuple | list) else _split(value)
-        mapped = [single(item) for item in items]
-        return tuple(m for m in mapped if m is not None)
+        mapped = {single(item) for item in items}
+        return tuple(sorted(m for m in mapped if m is not None))  # order means nothing: one form per value
 
     return write
 

@@ -65,3 +65,18 @@ def test_a_sync_while_another_runs_exits_75_and_says_who_holds_the_udm(cli: Cli)
     finally:
         other.close()
     assert cli.json("sync")["ok"]
+
+
+def test_change_tracking_turned_off_after_activation_is_reported_with_the_remedy(
+    cli: Cli, server: EmulatorServer
+) -> None:
+    server.emulator.set_change_tracking("contact", False)
+    try:
+        report = cli.json("sync", "--entity", "Contact")
+        (note,) = report["entities"]["Contact"]["synapses"]["dyn"]["notes"]
+        assert "change tracking is not enabled any more" in note and "tick 'Track changes'" in note
+        assert report["entities"]["Contact"]["synapses"]["dyn"]["full_load"]
+        text = cli.run("sync", "--entity", "Contact").stdout  # on the watermark now: quiet, no note
+        assert "Note" not in text and "OK 0 UDM changes" in " ".join(text.split())
+    finally:
+        server.emulator.set_change_tracking("contact", True)

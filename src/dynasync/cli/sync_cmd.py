@@ -253,6 +253,10 @@ def _print_report(out: Output, report: RunReport, *, title: str = "Run") -> None
         if full:
             out.say(escape("Read in full: " + ", ".join(full) + "."))
         for entity in report.entities.values():
+            for name, counts in entity.synapses.items():
+                for note in counts.notes:
+                    out.say(f"[yellow]Note[/] {escape(f'{entity.entity}/{name}: {note}')}")
+        for entity in report.entities.values():
             if entity.error:
                 out.say(f"[red]{escape(entity.entity)}:[/] {escape(entity.error)}")
             for name, counts in entity.synapses.items():

@@ -61,6 +61,9 @@ class ReadPipeline:
                 async for batch in self.binding.synapse.read(self.binding.reading, cursor):
                     self.counts.requests += 1
                     self.counts.full_load = self.counts.full_load or batch.full_load
+                    for note in batch.notes:
+                        if note not in self.counts.notes:
+                            self.counts.notes.append(note)
                     self.apply_batch(batch)
                     attempt = 0
                 return

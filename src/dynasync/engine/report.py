@@ -43,6 +43,8 @@ class SynapseCounts:
     throttled: int = 0
     full_load: bool = False
     issues: list[RecordIssue] = field(default_factory=list)
+    # What the synapse said about how it read (change tracking off, a token expired, a reload): shown to the user
+    notes: list[str] = field(default_factory=list)
 
     MAX_ISSUES = 200  # keep reports small; counts stay exact
 

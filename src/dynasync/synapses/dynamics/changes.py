@@ -25,7 +25,11 @@ from typing import Any
 from dynasync.errors import FatalSourceError
 from dynasync.synapses.base import ChangeBatch, ColumnSpec, SourceRecord, StreamSpec
 from dynasync.synapses.dynamics.client import DataverseClient
-from dynasync.synapses.dynamics.errors import ChangeTrackingDisabledError, DeltaTokenExpiredError
+from dynasync.synapses.dynamics.errors import (
+    ChangeTrackingDisabledError,
+    DeltaTokenExpiredError,
+    change_tracking_remedy,
+)
 from dynasync.synapses.dynamics.odata import compare, query
 from dynasync.synapses.dynamics.row_reader import RowReader
 from dynasync.synapses.dynamics.values import LABEL_MODES, read_columns, wire_name
@@ -91,10 +95,16 @@ class ChangeReader:
         mode = "tracked" if stream.change_tracking else "watermark"
         known = state.get("v") == CURSOR_VERSION and bool(state.get("mode"))
         if known and state.get("mode") != mode:
-            notes.append(
-                f"Table '{stream.name}': change tracking is now {'on' if stream.change_tracking else 'off'}; "
-                "reloading in full and reconciling deletes."
-            )
+            if stream.change_tracking:
+                notes.append(
+                    f"Table '{stream.name}': change tracking is now on; reloading in full and reconciling deletes."
+                )
+            else:
+                notes.append(
+                    f"Table '{stream.name}': change tracking is not enabled any more; reloading in full, then syncing "
+                    "by the modifiedon watermark, which finds deletes only by a periodic scan of every id. "
+                    + change_tracking_remedy(stream.name)
+                )
             state = {"reconcile": True}
         elif known and state.get("select") != signature:
             notes.append(f"Table '{stream.name}': the read columns changed; reloading in full.")

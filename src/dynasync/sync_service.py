@@ -14,7 +14,8 @@ from dynasync.dry_run import PlannedWrite, RecordingSynapse, store_copy
 from dynasync.engine.report import ProgressCallback, RunReport
 from dynasync.engine.runner import Engine
 from dynasync.errors import ConfigError
-from dynasync.mapping import MappingSpec
+from dynasync.mapping import MappingSpec, MappingValidationError
+from dynasync.mapping.validate import conflict_synapse_problems
 from dynasync.synapses.base import Synapse
 from dynasync.synapses.dynamics.synapse import DynamicsSynapse
 from dynasync.udm.model import UdmRecord
@@ -149,6 +150,11 @@ async def _run(
     """
     async with contextlib.AsyncExitStack() as stack:
         actives = [await stack.enter_async_context(open_active(ws, r)) for r in records]
+        keys = ws.synapse_keys()
+        problems = [p for a in actives for p in conflict_synapse_problems(a.mapping, keys)]
+        if problems:
+            # A rule naming no synapse would side with the UDM against every one: refused before anything runs.
+            raise MappingValidationError(problems)
         store = stack.enter_context(open_store(udm_url))
         connectors: dict[str, Synapse] = {
             slug(a.record.name): a.synapse

@@ -123,6 +123,10 @@ class Workspace:
             if not path.name.endswith(".schema.json"):
                 yield SynapseRecord(**json.loads(path.read_text()))
 
+    def synapse_keys(self) -> set[str]:
+        """The keys (slugs) of all configured synapses: how mappings name them (``synapse_wins``)."""
+        return {slug(r.name) for r in self.synapses()}
+
     def exists(self, name: str) -> bool:
         """True when a synapse of this name is configured."""
         return self._path(name, ".json").exists()

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from dynasync.config import Settings
 from dynasync.emulator.server import EmulatorServer
+from dynasync.workspace import Workspace
 
 from .helpers import Cli, one_paragraph_error, synced_cli
 
@@ -82,3 +84,24 @@ def test_activation_with_the_default_mapping_never_replaces_a_mapping_of_its_own
     assert "mapping publish --file default.yaml" in error
     assert cli.json("mapping", "history")["versions"][-1]["version"] == mine
     assert cli.json("synapse", "activate")["mapping_version"] is None  # keeps it
+
+
+def test_synapse_wins_must_name_a_configured_synapse(
+    cli: Cli, server: EmulatorServer, tmp_path: Path
+) -> None:
+    text = cli.json("mapping", "show")["yaml"]
+    fax = next(x for x in text.splitlines() if "type: string}" in x and "conflict" not in x)
+    trusting = tmp_path / "dyn.yaml"
+    trusting.write_text(text.replace(fax, fax.rstrip("}") + ", conflict: {synapse_wins: ERP}}", 1))
+    error = one_paragraph_error(cli.run("mapping", "publish", "--file", trusting, expect=2))
+    assert "synapse_wins names 'ERP', which is no synapse here" in error and "dyn" in error
+
+    cli.run("synapse", "add", "dynamics", "--name", "ERP", "--endpoint-url", server.authority,
+            "--org-url", server.org_url, "--emulator-ca", server.ca_path)  # fmt: skip
+    trusting.write_text(trusting.read_text().replace("synapse_wins: ERP", "synapse_wins: erp"))
+    published = cli.json("mapping", "publish", "--synapse", "Dyn", "--file", trusting, "--discard-draft")
+    assert published["version"] > 1
+    # The trusted synapse goes away: syncing refuses rather than side with the UDM against every synapse.
+    Workspace(Settings(home=cli.home)).delete("ERP")
+    refused = one_paragraph_error(cli.run("sync", expect=2))
+    assert "synapse_wins names 'erp', which is no synapse here" in refused

@@ -11,6 +11,7 @@ from dynasync.mapping import (
     loads_mapping,
     validate_mapping,
 )
+from dynasync.mapping.validate import conflict_synapse_problems
 
 from .sample import SAMPLE_YAML
 from .streams import small_streams
@@ -179,3 +180,23 @@ entities:
         "m.yaml:12: UDM entity 'Account' is already mapped from table 'contact' (line 6); map each entity from "
         "one table per synapse",
     ]
+
+
+def test_synapse_wins_must_name_a_synapse_there_is_when_they_are_known() -> None:
+    text = SAMPLE_YAML.replace(
+        "conflict: {synapse_wins: dynamics}", "conflict: {synapse_wins: Dynamics Sales}"
+    )
+    spec = loads_mapping(text, "m.yaml")
+    line = 1 + text.splitlines().index(
+        next(x for x in text.splitlines() if "synapse_wins: Dynamics Sales" in x)
+    )
+    assert validate_mapping(spec, small_streams()) == []  # the synapses are not known here
+    problems = validate_mapping(spec, small_streams(), synapses={"dynamics", "erp"})
+    assert [format_problem(p) for p in problems] == [
+        f"m.yaml:{line}: conflict synapse_wins names 'Dynamics Sales', which is no synapse here (did you mean "
+        "'dynamics'?); synapses are named by their key: dynamics, erp"
+    ]
+    assert [format_problem(p) for p in conflict_synapse_problems(spec, {"dynamics", "erp"})] == [
+        format_problem(problems[0])
+    ]
+    assert validate_mapping(loads_mapping(SAMPLE_YAML), small_streams(), synapses={"dynamics"}) == []

@@ -108,7 +108,8 @@ def edit(
                 f"The draft mapping {repo.draft_path} is gone after editing.",
                 remedy="Run `dynasync mapping edit` again; it starts from the published or default mapping.",
             )
-        _report_problems(out, validate_mapping(draft, streams), str(repo.draft_path))
+        problems = validate_mapping(draft, streams, synapses=state.workspace.synapse_keys())
+        _report_problems(out, problems, str(repo.draft_path))
 
 
 @app.command("validate")
@@ -128,7 +129,8 @@ def validate(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         if file is not None:
-            checked_file(file, repo.synapse, load_streams(state.workspace, record))
+            streams = load_streams(state.workspace, record)
+            checked_file(file, repo.synapse, streams, synapses=state.workspace.synapse_keys())
             _report_problems(
                 out, [], str(file), publish=f"dynasync mapping publish --file {shlex.quote(str(file))}"
             )
@@ -138,7 +140,8 @@ def validate(
             raise ConfigError(
                 f"Synapse {record.name!r} has no draft mapping.", remedy="Run `dynasync mapping edit`."
             )
-        problems = validate_mapping(draft, load_streams(state.workspace, record))
+        streams = load_streams(state.workspace, record)
+        problems = validate_mapping(draft, streams, synapses=state.workspace.synapse_keys())
         _report_problems(out, problems, str(repo.draft_path))
 
 
@@ -163,6 +166,7 @@ def publish(
 ) -> None:
     """Validate the draft (or --file, which becomes it) and publish it as the next version; only that runs."""
     from dynasync.activation import load_streams, mapping_repository
+    from dynasync.mapping import check_mapping
     from dynasync.mapping.draft_ops import checked_file, replace_draft
 
     state = state_of(ctx)
@@ -171,8 +175,15 @@ def publish(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         streams = load_streams(state.workspace, record)
+        synapses = state.workspace.synapse_keys()
         if file is not None:
-            replace_draft(repo, checked_file(file, repo.synapse, streams), discard_draft=discard_draft)
+            text = checked_file(file, repo.synapse, streams, synapses=synapses)
+            replace_draft(repo, text, discard_draft=discard_draft)
+        draft = repo.draft()
+        if draft is not None:
+            check_mapping(
+                draft, streams, synapses=synapses
+            )  # the repository checks all but the synapse names
         version = repo.publish(streams, summary=summary)
         _announce(out, state.workspace, record, repo, streams, version, "Published")
 
@@ -224,7 +235,14 @@ def rollback(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         streams = load_streams(state.workspace, record)
-        new = draft_ops.rollback(repo, version, streams, summary=summary, discard_draft=discard_draft)
+        new = draft_ops.rollback(
+            repo,
+            version,
+            streams,
+            summary=summary,
+            discard_draft=discard_draft,
+            synapses=state.workspace.synapse_keys(),
+        )
         _announce(out, state.workspace, record, repo, streams, new, f"Rolled back to version {version} as")
 
 

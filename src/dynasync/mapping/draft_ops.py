@@ -8,7 +8,7 @@ overwritten silently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from dynasync.errors import ConfigError, MappingError
@@ -19,7 +19,9 @@ from dynasync.mapping.yaml_io import key_line, loads_mapping
 from dynasync.synapses.base import StreamSpec
 
 
-def checked_file(path: Path, synapse: str, streams: Sequence[StreamSpec]) -> str:
+def checked_file(
+    path: Path, synapse: str, streams: Sequence[StreamSpec], *, synapses: Collection[str] | None = None
+) -> str:
     """Return the text of a mapping file once it passed every check a publish makes.
 
     Raises:
@@ -40,7 +42,7 @@ def checked_file(path: Path, synapse: str, streams: Sequence[StreamSpec]) -> str
                 location=f"{name}:{key_line(text, 'synapse')}",
             )
         )
-    problems.extend(validate_mapping(spec, streams))
+    problems.extend(validate_mapping(spec, streams, synapses=synapses))
     if problems:
         raise MappingValidationError(problems)
     return text
@@ -81,6 +83,7 @@ def rollback(
     *,
     summary: str = "",
     discard_draft: bool = False,
+    synapses: Collection[str] | None = None,
 ) -> int:
     """Publish the text of published ``version`` again, as the next version; return that version.
 
@@ -105,7 +108,7 @@ def rollback(
     repo.published(version)  # the files and the store must hold the same text for it
     path = Path(history[versions.index(version)].path)
     text = path.read_text(encoding="utf-8")
-    problems = validate_mapping(loads_mapping(text, str(path)), streams)
+    problems = validate_mapping(loads_mapping(text, str(path)), streams, synapses=synapses)
     if problems:
         raise MappingValidationError(problems)
     replace_draft(repo, text, discard_draft=discard_draft)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dynasync.errors import MappingError
 from dynasync.mapping.errors import MappingValidationError, problem
-from dynasync.mapping.spec import Direction, EntityMapping, FieldMapping, Loc, MappingSpec, UnmappedPolicy
+from dynasync.mapping.spec import (
+    ConflictRule,
+    Direction,
+    EntityMapping,
+    FieldMapping,
+    Loc,
+    MappingSpec,
+    UnmappedPolicy,
+)
 from dynasync.mapping.transforms import (
     COLUMN_COERCE,
     COLUMN_KIND,
@@ -42,23 +50,46 @@ SUGGESTED_TYPE: dict[ColumnType, FieldType] = {
 }
 
 
-def check_mapping(spec: MappingSpec, streams: Sequence[StreamSpec]) -> None:
+def check_mapping(
+    spec: MappingSpec, streams: Sequence[StreamSpec], *, synapses: Collection[str] | None = None
+) -> None:
     """Raise when the spec has any problem against ``streams``.
 
     Raises:
         MappingValidationError: listing every problem, in file order.
     """
-    problems = validate_mapping(spec, streams)
+    problems = validate_mapping(spec, streams, synapses=synapses)
     if problems:
         raise MappingValidationError(problems)
 
 
-def validate_mapping(spec: MappingSpec, streams: Sequence[StreamSpec]) -> list[MappingError]:
-    """Return every problem of ``spec`` against the source schema ``streams``, in file order."""
-    checker = _Checker(spec, {s.name: s for s in streams})
+def validate_mapping(
+    spec: MappingSpec, streams: Sequence[StreamSpec], *, synapses: Collection[str] | None = None
+) -> list[MappingError]:
+    """Return every problem of ``spec`` against the source schema ``streams``, in file order.
+
+    ``synapses``: the keys of the synapses there are; when given, a ``synapse_wins`` rule must name one of them
+    (a name that matches none would make the rule side with the UDM against every synapse).
+    """
+    checker = _Checker(spec, {s.name: s for s in streams}, synapses)
     checker.run()
     checker.found.sort(key=lambda pair: pair[0])
     return [p for _, p in checker.found]
+
+
+def conflict_synapse_problems(spec: MappingSpec, synapses: Collection[str]) -> list[MappingError]:
+    """Return the ``synapse_wins`` rules of ``spec`` that name none of ``synapses`` (the workspace's keys)."""
+    checker = _Checker(spec, {}, synapses)
+    for entity in spec.entities:
+        for mapping in entity.fields:
+            checker.trusted_synapse(mapping)
+    checker.found.sort(key=lambda pair: pair[0])
+    return [p for _, p in checker.found]
+
+
+def _as_key(name: str) -> str:
+    # How a display name ("Dynamics Sales") becomes a synapse key ("dynamics_sales"), for the suggestion only.
+    return re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
@@ -91,6 +122,7 @@ def column_kind(column: ColumnSpec, target: FieldType | None) -> Kind:
 class _Checker:
     spec: MappingSpec
     streams: dict[str, StreamSpec]
+    synapses: Collection[str] | None = None
     found: list[tuple[int, MappingError]] = field(default_factory=list)
 
     def add(self, line: int | None, message: str, remedy: str | None = None) -> None:
@@ -183,8 +215,25 @@ class _Checker:
                 "from_udm/both, or give each polymorphic lookup its own target_table",
             )
 
+    def trusted_synapse(self, mapping: FieldMapping) -> None:
+        """A ``synapse_wins`` rule must name a synapse there is (checked when the synapses are known)."""
+        trusted = mapping.conflict.synapse
+        if (
+            mapping.conflict.rule is ConflictRule.SYNAPSE_WINS
+            and trusted is not None
+            and self.synapses is not None
+            and trusted not in self.synapses
+        ):
+            self.add(
+                self._line(mapping.loc, "conflict"),
+                f"conflict synapse_wins names '{trusted}', which is no synapse here"
+                f"{suggest(_as_key(trusted), self.synapses)}"
+                f"; synapses are named by their key: {', '.join(sorted(self.synapses))}",
+            )
+
     def _field(self, entity: EntityMapping, stream: StreamSpec | None, mapping: FieldMapping) -> None:
         loc = mapping.loc
+        self.trusted_synapse(mapping)
         if not mapping.field and not (mapping.column and mapping.has_constant):
             self.add(self._line(loc), f"field mapping {mapping.label} has no UDM field (add `field: <name>`)")
         elif mapping.field and not _NAME.match(mapping.field):

@@ -114,6 +114,7 @@ class WriteBack:
         syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
         links = tx.get_links_for_records(syn, entity, [r.id for r in page])
         targets = self._reference_links(tx, page)
+        live = self._live_unlinked_targets(tx, page, targets)
         unlinked = [r.id for r in page if r.id not in links and not r.deleted]
         deleted_here = tx.tombstoned(syn, table, entity, unlinked) if unlinked else {}
         recreated: list[str] = []
@@ -168,7 +169,10 @@ class WriteBack:
                 continue
             references: dict[str, LookupRef | None] = {}
             scalars: dict[str, Any] = {}
-            waiting: list[str] = []
+            waiting: list[str] = []  # the target is in the UDM, not in this table yet
+            dangling: list[str] = []  # the target is deleted or unknown in the UDM
+            creating = link is None or self._unconfirmed(link)
+            must_wait = False
             for name in changed:
                 target = self.binding.mapping.reference_targets.get(name)
                 value = udm_values[name]
@@ -178,30 +182,58 @@ class WriteBack:
                     references[name] = None
                 else:
                     ref_link = targets.get((target, str(value)))
-                    if ref_link is None:
-                        waiting.append(f"{name} -> {target} {value}")
-                    else:
+                    if ref_link is not None:
                         references[name] = LookupRef(ref_link.table, ref_link.external_id)
+                    elif (target, str(value)) in live:
+                        waiting.append(name)
+                        must_wait = must_wait or (creating and self._required(name))
+                    else:
+                        dangling.append(name)
             if waiting:
-                reason = f"waiting for referenced record(s) to reach {syn}: {', '.join(waiting)}"
+                names = ", ".join(
+                    f"{n} -> {self.binding.mapping.reference_targets[n]} {udm_values[n]}" for n in waiting
+                )
+                if must_wait:
+                    # The row cannot be created without it: the whole record waits for the referenced one.
+                    self._hold(
+                        tx,
+                        record,
+                        f"waiting for referenced record(s) to reach {syn}: {names}",
+                        kind="write_pending",
+                    )
+                    continue
+                # Written without the reference, which follows once its target is in this table: two new
+                # records that reference each other (account <-> primary contact) would otherwise wait forever.
+                reason = (
+                    f"waiting for referenced record(s) to reach {syn}: {names}; the other values are written"
+                )
                 self._hold(tx, record, reason, kind="write_pending")
-                continue
+            if dangling:
+                names = ", ".join(
+                    f"{n} -> {self.binding.mapping.reference_targets[n]} {udm_values[n]}" for n in dangling
+                )
+                reason = (
+                    f"references record(s) deleted or missing in the UDM: {names}; the reference is not written "
+                    "(the other values are): point it at a live record or clear it"
+                )
+                self._hold(tx, record, reason, kind="write_failed")
+            held_back = {*waiting, *dangling}
             out = self.binding.mapping.from_udm(scalars, references)
             if out.problems:
                 self._hold(tx, record, "; ".join(out.problems), kind="write_failed")
                 continue
-            creating = link is None or self._unconfirmed(link)
             values, unsent, later = self._sendable(out.values, creating=creating)
-            complete = not unsent and not later
+            complete = not unsent and not later and not held_back
             new_fp = dict(base)
-            new_fp.update({f: current[f] for f in changed if f not in unsent})
+            new_fp.update({f: current[f] for f in changed if f not in unsent and f not in held_back})
             if later:
                 # Some values can only be set once the row exists (e.g. a status): re-check after the create.
                 self._hold(
                     tx, record, "values settable only after create are sent next run", kind="write_recheck"
                 )
             if not values:
-                self.in_sync.append(record.id)
+                if not held_back:
+                    self.in_sync.append(record.id)
                 continue
             if link is None:
                 ext_id = (
@@ -273,6 +305,33 @@ class WriteBack:
             for udm_id, link in tx.get_links_for_records(self.binding.synapse_name, target, ids).items():
                 found[(target, udm_id)] = link
         return found
+
+    def _live_unlinked_targets(
+        self, tx: StoreTx, page: Sequence[UdmRecord], linked: Mapping[tuple[str, str], Link]
+    ) -> set[tuple[str, str]]:
+        """(entity, UDM id) of referenced records that are live in the UDM but not in this table yet."""
+        wanted: dict[str, set[str]] = {}
+        for record in page:
+            for name, target in self.binding.mapping.reference_targets.items():
+                value = record.values.get(name)
+                if (
+                    name in self.binding.write_fields
+                    and value is not None
+                    and (target, str(value)) not in linked
+                ):
+                    wanted.setdefault(target, set()).add(str(value))
+        live: set[tuple[str, str]] = set()
+        for target, ids in wanted.items():
+            live.update((target, r.id) for r in tx.get_many(target, ids).values() if not r.deleted)
+        return live
+
+    def _required(self, field_name: str) -> bool:
+        """True when the column a UDM field is written to must have a value on create."""
+        columns = self.binding.stream.columns
+        return any(
+            field_name in fields and (spec := columns.get(column)) is not None and spec.required
+            for column, fields in self.binding.column_fields.items()
+        )
 
     @staticmethod
     def _unconfirmed(link: Link) -> bool:

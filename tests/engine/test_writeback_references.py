@@ -1,0 +1,53 @@
+"""References in write-back: new records that reference each other, and references to records that are gone."""
+
+from __future__ import annotations
+
+from dynasync.synapses.base import LookupRef
+
+from .harness import World
+
+
+def _row_of(world: World, udm_id: str) -> dict[str, object]:
+    link = world.store.link_for_record("dyn", "Account", udm_id)
+    assert link is not None, f"{udm_id} never reached the source"
+    return world.fake.rows("account")[link.external_id]
+
+
+def test_new_records_that_reference_each_other_all_reach_the_source(world: World) -> None:
+    a = world.store.upsert("Account", {"name": "Circ A"}, source="udm").udm_id
+    b = world.store.upsert("Account", {"name": "Circ B", "parent": a}, source="udm").udm_id
+    world.store.upsert("Account", {"parent": b}, udm_id=a, source="udm")
+    first = world.sync()
+    counts = first.entities["Account"].synapses["dyn"]
+    assert counts.written_created == 2 and counts.pending == 2  # created; each reference follows its target
+    second = world.sync()
+    assert second.entities["Account"].synapses["dyn"].written_updated == 2 and second.total("pending") == 0
+    a_row, b_row = _row_of(world, a), _row_of(world, b)
+    a_ext = world.store.link_for_record("dyn", "Account", a)
+    b_ext = world.store.link_for_record("dyn", "Account", b)
+    assert a_ext is not None and b_ext is not None
+    assert a_row["parentaccountid"] == LookupRef("account", b_ext.external_id)
+    assert b_row["parentaccountid"] == LookupRef("account", a_ext.external_id)
+    quiet = world.sync()
+    assert (quiet.writes, quiet.udm_changes, quiet.total("pending")) == (0, 0, 0)
+
+
+def test_a_reference_to_a_deleted_record_fails_alone_and_the_other_changes_are_written(world: World) -> None:
+    gone = world.link_of("account", "a-5")
+    world.fake.delete("account", "a-5")
+    world.sync()
+    assert gone not in world.udm("Account")
+    edited = world.link_of("account", "a-2")
+    world.store.upsert("Account", {"parent": gone, "city": "Lyon"}, udm_id=edited, source="udm")
+    report = world.sync()
+    counts = report.entities["Account"].synapses["dyn"]
+    assert counts.written_updated == 1 and counts.write_failed == 1
+    (issue,) = [i for i in counts.issues if i.record == edited]
+    assert "deleted or missing in the UDM: parent -> Account" in issue.reason and "clear it" in issue.reason
+    row = world.fake.rows("account")["a-2"]
+    assert row["city"] == "Lyon" and row["parentaccountid"] is None
+    again = world.sync()  # still reported until fixed, and nothing is sent again
+    assert again.entities["Account"].synapses["dyn"].write_failed == 1 and again.writes == 0
+    world.store.upsert("Account", {"parent": None}, udm_id=edited, source="udm")
+    fixed = world.sync()
+    assert fixed.total("write_failed") == 0 and fixed.total("pending") == 0

@@ -299,12 +299,12 @@ def test_values_settable_only_on_an_existing_row_follow_the_create(tmp_path: Pat
         w.sync()
         born = w.store.upsert("Account", {"name": "Born", "city": "Rome"}, source="udm")
         first = w.sync()
-        assert first.entities["Account"].synapses["dyn"].written_created == 1
+        counts = first.entities["Account"].synapses["dyn"]
+        # Created without the value, which follows in an update in the same run: the next read finds it there.
+        assert (counts.written_created, counts.written_updated) == (1, 1)
         ext_id = w.store.link_for_record("dyn", "Account", born.udm_id).external_id  # type: ignore[union-attr]
-        assert w.fake.rows("account")[ext_id].keys() == {"name", "modifiedon"}
-        assert "city" not in w.fake.write_ops[-1].values
-        second = w.sync()
-        assert second.entities["Account"].synapses["dyn"].written_updated == 1
+        create, update = w.fake.write_ops[-2:]
+        assert "city" not in create.values and update.values == {"city": "Rome"}
         assert w.fake.rows("account")[ext_id]["city"] == "Rome"
         w.sync()  # the echo
         quiet = w.sync()

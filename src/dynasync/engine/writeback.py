@@ -50,6 +50,9 @@ class WriteBack:
         self.binding = binding
         self.counts: SynapseCounts = ctx.report.entity(binding.entity).counts(binding.synapse_name)
         self.in_sync: list[str] = []  # UDM ids found already in sync while planning
+        # Created this run with values only an existing row takes (a state): updated before the run ends, so the
+        # next read finds the record's values there, not the row's defaults.
+        self.created_partly: list[str] = []
 
     async def run(self) -> None:
         """Write the records whose values this destination does not hold yet.
@@ -100,6 +103,13 @@ class WriteBack:
         if after != saved:
             with store.transaction() as tx:
                 tx.put_written_version(syn, table, after)
+        if self.created_partly:
+            ids, self.created_partly = self.created_partly, []
+            with store.transaction() as tx:
+                planned = self._plan(tx, list(tx.get_many(entity, ids).values()))
+                if self.in_sync:
+                    tx.release_quarantined(syn, table, [WRITE_KEY + i for i in self.in_sync])
+            await self._write(planned)
 
     async def _write(self, planned: Sequence[_Planned], watermark: int | None = None) -> None:
         """Send planned writes, then record outcomes (and the watermark) in one transaction."""
@@ -279,7 +289,7 @@ class WriteBack:
         columns = self.binding.stream.columns
         sendable: dict[str, Any] = {}
         unsent: set[str] = set()
-        later = False
+        deferred: set[str] = set()  # columns sent by an update once the row exists
         for name, value in values.items():
             spec = columns.get(name)
             if creating and value is None:
@@ -289,8 +299,16 @@ class WriteBack:
                 sendable[name] = value
                 continue
             unsent.update(self.binding.column_fields.get(name, ()))
-            later = later or (creating and spec is not None and spec.updatable)
-        return sendable, unsent, later
+            if creating and spec is not None and spec.updatable:
+                deferred.add(name)
+        for name in list(sendable):
+            spec = columns.get(name)
+            if spec is not None and spec.depends_on in deferred:
+                # e.g. a status of Inactive cannot be created while the state waits: both follow in one update.
+                del sendable[name]
+                unsent.update(self.binding.column_fields.get(name, ()))
+                deferred.add(name)
+        return sendable, unsent, bool(deferred)
 
     def _reference_links(self, tx: StoreTx, page: Sequence[UdmRecord]) -> dict[tuple[str, str], Link]:
         """Links of referenced records to this synapse, one query per target entity."""
@@ -394,8 +412,9 @@ class WriteBack:
                         )
                     )
                 if item.recheck:
-                    reason = "created; values settable only on an existing row are sent next run"
+                    reason = "created; values settable only on an existing row follow in an update"
                     self._hold(tx, item.record, reason, kind="write_recheck")
+                    self.created_partly.append(item.record.id)
                 else:
                     released.append(WRITE_KEY + item.record.id)
                 outcome = "ok"

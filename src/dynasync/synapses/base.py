@@ -64,6 +64,9 @@ class ColumnSpec:
     is_primary_id: bool = False
     is_primary_name: bool = False
     is_custom: bool = False
+    # A column whose value decides which values this one may take (Dataverse: statuscode on statecode); a
+    # writer never sends this one without that one's value in force.
+    depends_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

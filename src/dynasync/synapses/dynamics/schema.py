@@ -9,6 +9,7 @@ tables at a time. Memory stays proportional to one table's metadata plus the res
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -311,6 +312,12 @@ async def read_table(client: DataverseClient, table: TableSummary) -> tuple[Stre
             skipped.append(f"{name} ({_type_key(row) or 'unknown'})")
             continue
         columns[name] = column
+    state = next((c.name for c in columns.values() if c.source_type == "State"), None)
+    if state is not None:
+        # Which status reasons are valid depends on the state (a status of Inactive needs state Inactive).
+        for name, column in list(columns.items()):
+            if column.source_type == "Status":
+                columns[name] = dataclasses.replace(column, depends_on=state)
     stream = StreamSpec(
         name=table.name,
         collection=table.collection,

@@ -42,6 +42,7 @@ def _column_to_dict(column: ColumnSpec) -> dict[str, Any]:
         "is_primary_id": column.is_primary_id,
         "is_primary_name": column.is_primary_name,
         "is_custom": column.is_custom,
+        "depends_on": column.depends_on,
     }
 
 
@@ -63,6 +64,7 @@ def _column_from_dict(data: Mapping[str, Any]) -> ColumnSpec:
         is_primary_id=bool(data.get("is_primary_id", False)),
         is_primary_name=bool(data.get("is_primary_name", False)),
         is_custom=bool(data.get("is_custom", False)),
+        depends_on=data.get("depends_on"),
     )
 
 

@@ -68,3 +68,15 @@ def test_field_policy_uses_each_fields_rule() -> None:
     policy = field_policy("dynamics", {"name": ConflictPolicy(ConflictRule.UDM_WINS)})
     assert policy("name", "a", T0, "b", T1) == (False, "udm wins: udm_wins")
     assert policy("city", "a", T0, "b", T1)[0]  # default: latest update wins
+
+
+def test_a_source_clock_of_whole_seconds_is_compared_at_whole_seconds() -> None:
+    latest = ConflictPolicy()
+    udm_at = T0 + dt.timedelta(seconds=4, microseconds=114_000)
+    # Dataverse's modifiedon: 04.000 for a change made at, say, 04.600, after the UDM's change at 04.114.
+    assert _decide("udm", "dyn", latest, src_time=T0 + dt.timedelta(seconds=4), udm_time=udm_at)[0]
+    assert not _decide("udm", "dyn", latest, src_time=T0 + dt.timedelta(seconds=3), udm_time=udm_at)[0]
+    # A source with sub-second times is compared as it is.
+    assert not _decide(
+        "udm", "src", latest, src_time=T0 + dt.timedelta(seconds=4, microseconds=1), udm_time=udm_at
+    )[0]

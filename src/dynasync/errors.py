@@ -8,6 +8,7 @@
     ├── SkippableRecordError   one record failed; it is reported and the run goes on
     ├── MappingError           a mapping is invalid; carries the location in the mapping file
     ├── StoreError             the UDM store failed
+    │   └── UdmUnavailableError  (also a ConfigError) the store URL is unusable or its server does not answer
     ├── SyncBusyError          another sync run holds the UDM; nothing was done (exit code 75: try later)
     └── CursorExpiredError     a change-tracking cursor expired; fall back to a full reload
 
@@ -86,6 +87,10 @@ class SyncBusyError(DynasyncError):
 
 class StoreError(DynasyncError):
     """The UDM store failed."""
+
+
+class UdmUnavailableError(StoreError, ConfigError):
+    """The UDM store URL is not usable (malformed, an unsupported database, a server that does not answer)."""
 
 
 class CursorExpiredError(DynasyncError):

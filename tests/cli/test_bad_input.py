@@ -275,3 +275,16 @@ def test_a_local_org_url_without_the_emulator_ca_says_which_option_allows_it(cli
                  expect=2)  # fmt: skip
     assert "'127.0.0.1' is a local address" in error and "--emulator-ca" in error
     assert "dynasync emulator ca" in error
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+psycopg://nobody:s3cret@127.0.0.1:1/none", "cannot be opened: connection failed"),
+        ("foo", "invalid UDM store URL"),
+        ("mysql://x/y", "unsupported UDM store database 'mysql'"),
+    ],
+)
+def test_an_unusable_udm_url_is_a_configuration_error(cli: Cli, url: str, expected: str) -> None:
+    error = one_paragraph_error(cli.run("--udm-url", url, "status", expect=2))
+    assert expected in error and "This is a bug" not in error and "s3cret" not in error

@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 
 from dynasync.clock import Clock, SystemClock
-from dynasync.errors import StoreError
+from dynasync.errors import StoreError, UdmUnavailableError
 from dynasync.udm import migrations, run_lock, store_sql_edits
 from dynasync.udm.store_api import StoreOps
 from dynasync.udm.store_checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
@@ -276,7 +276,10 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
-        raise StoreError(f"invalid UDM store URL: {exc}") from exc
+        raise UdmUnavailableError(
+            f"invalid UDM store URL: {exc}.",
+            remedy="Use sqlite:///path/to/udm.db or postgresql+psycopg://user@host/db (--udm-url or DYNASYNC_UDM_URL).",
+        ) from exc
     backend = parsed.get_backend_name()
     checkpointer: WalCheckpointer | None = None
     if backend == "sqlite":
@@ -290,8 +293,8 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
     elif backend == "postgresql":
         engine = _postgres_engine(parsed, schema)
     else:
-        raise StoreError(
-            f"unsupported UDM store database {backend!r}",
+        raise UdmUnavailableError(
+            f"unsupported UDM store database {backend!r}.",
             remedy="Use sqlite:///path/to/udm.db or postgresql+psycopg://user@host/db.",
         )
     store = UdmStore(engine, clock or SystemClock(), checkpointer)
@@ -299,6 +302,14 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
         with store.transaction() as tx:
             migrations.migrate(tx.connection, store._core.clock.now())
             store_sql_edits.ensure(tx._live())
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        store.close()
+        where = parsed.render_as_string(hide_password=True)
+        raise UdmUnavailableError(
+            f"The UDM store {where} cannot be opened: {str(exc.orig or exc).strip().splitlines()[0]}",
+            remedy="Check that the database server runs and the URL (--udm-url or DYNASYNC_UDM_URL) names a "
+            "database this user may use; for a SQLite file, that its folder exists and is writable.",
+        ) from None
     except BaseException:
         store.close()
         raise

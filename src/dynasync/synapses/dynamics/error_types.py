@@ -46,6 +46,7 @@ __all__ = [
     "RedirectUriMismatchError",
     "RequestRejectedError",
     "ResourceNotFoundError",
+    "ResourceRejectedError",
     "ServiceUnavailableError",
     "ThrottledError",
     "TokenRejectedError",
@@ -185,6 +186,13 @@ class AuthFlowError(DynamicsAuthError):
 
 class TokenRejectedError(DynamicsAuthError):
     """Dataverse answered 401 even with a freshly acquired token."""
+
+
+class ResourceRejectedError(DynamicsAuthError):
+    """Entra refused the Dynamics resource asked for (AADSTS500011, 70011, 1002012).
+
+    A wrong Organization URL or a missing Dynamics CRM API permission: a setup problem, not a failed request.
+    """
 
 
 class ApplicationUserMissingError(DynamicsAuthError):

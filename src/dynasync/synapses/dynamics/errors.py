@@ -40,6 +40,7 @@ from dynasync.synapses.dynamics.error_types import (
     RedirectUriMismatchError,
     RequestRejectedError,
     ResourceNotFoundError,
+    ResourceRejectedError,
     ServiceUnavailableError,
     ThrottledError,
     TokenRejectedError,
@@ -74,6 +75,7 @@ __all__ = [
     "RedirectUriMismatchError",
     "RequestRejectedError",
     "ResourceNotFoundError",
+    "ResourceRejectedError",
     "ServiceUnavailableError",
     "ThrottledError",
     "TokenRejectedError",
@@ -164,7 +166,7 @@ def _aad_remedy(code: int, ctx: ErrorContext) -> tuple[type[DynamicsError], str]
         )
     for scope_code in (70011, 1002012, 500011):
         table[scope_code] = (
-            RequestRejectedError,
+            ResourceRejectedError,
             f"The Dynamics CRM resource was not accepted for org {ctx.org_url}. Check the Organization URL and "
             "that the app has the Dynamics CRM user_impersonation API permission.",
         )

@@ -47,6 +47,8 @@ def aad(code: int, error: str = "invalid_client", text: str = "x") -> dict[str, 
         (50011, "invalid_request", E.RedirectUriMismatchError, AuthError,
          ["Authentication > Add a platform > Web", "https://sync.example.com/oauth/dynamics/prod/callback"]),
         (70008, "invalid_grant", E.ReauthenticationRequiredError, AuthError, ["Authenticate"]),
+        (500011, "invalid_resource", E.ResourceRejectedError, AuthError, ["Organization URL", "user_impersonation"]),
+        (70011, "invalid_scope", E.ResourceRejectedError, AuthError, ["Organization URL"]),
     ],
 )  # fmt: skip
 def test_aadsts_mapping(code: int, error: str, cls: type, category: type, remedy_bits: list[str]) -> None:

@@ -31,6 +31,7 @@ from dynasync.udm.store import open_store
 from dynasync.workspace import INACTIVE, SynapseRecord, Workspace, now_iso, slug
 
 # The standard tables the default mapping covers (activation replicates every table unless told otherwise).
+ORG_TABLES_KEY = "org_tables"  # SynapseRecord.extra: the org's tables at activation
 DEFAULT_TABLES = ("account", "contact", "lead", "opportunity", "systemuser")
 
 
@@ -99,6 +100,9 @@ async def activate(
     result = await discover_schema(ws, record, tables)
     _check_requested_tables(tables, result)
     ws.save_schema(record, [stream_to_dict(s) for s in result.streams])
+    record.extra[ORG_TABLES_KEY] = sorted(
+        result.collections
+    )  # what a refresh compares with to spot new tables
     report = ActivationReport(
         synapse=record.name,
         tables=sorted(s.name for s in result.streams),
@@ -204,10 +208,28 @@ def ensure_udm_entities(ws: Workspace, spec: MappingSpec, streams: Sequence[Stre
     return [e.name for e in entities]
 
 
-async def refresh_schema(ws: Workspace, record: SynapseRecord) -> SchemaDrift:
-    """Re-read the schema of the replicated tables, report drift, and keep the new snapshot."""
+async def refresh_schema(
+    ws: Workspace, record: SynapseRecord, *, add_tables: Sequence[str] = ()
+) -> SchemaDrift:
+    """Re-read the schema of the replicated tables (plus ``add_tables``), report drift, keep the new snapshot.
+
+    Tables the org has gained since the activation are reported (at every refresh, until added), not
+    replicated: an org has many tables, and which ones to sync is the user's choice.
+
+    Raises:
+        ConfigError: a table to add is not in the org.
+    """
     old = load_streams(ws, record)
-    result = await discover_schema(ws, record, [s.name for s in old])
+    wanted = sorted({s.name for s in old} | set(add_tables))
+    result = await discover_schema(ws, record, wanted)
+    _check_requested_tables(list(add_tables), result)
     drift = diff_schemas(old, result.streams)
+    in_org = sorted(result.collections)
+    seen = record.extra.get(ORG_TABLES_KEY)
+    if isinstance(seen, list):
+        drift.new_in_org = sorted(set(in_org) - set(seen) - set(wanted))
+    else:  # activated before the org's tables were noted: from now on
+        record.extra[ORG_TABLES_KEY] = in_org
+        ws.save(record)
     ws.save_schema(record, [stream_to_dict(s) for s in result.streams])
     return drift

@@ -80,3 +80,24 @@ def test_change_tracking_turned_off_after_activation_is_reported_with_the_remedy
         assert "Note" not in text and "OK 0 UDM changes" in " ".join(text.split())
     finally:
         server.emulator.set_change_tracking("contact", True)
+
+
+def test_a_table_new_in_the_org_is_reported_then_added_on_request(cli: Cli, server: EmulatorServer) -> None:
+    assert "New in the org" not in cli.run("schema", "refresh").stdout
+    server.emulator.add_table(
+        {
+            "logical_name": "new_project",
+            "display_name": "Project",
+            "columns": [{"logical_name": "new_budget", "type": "Money"}],
+        }
+    )
+    drift = cli.json("schema", "refresh")["drift"]
+    assert drift["new_in_org"] == ["new_project"] and drift["added_tables"] == []
+    hint = one_paragraph_error(cli.run("schema", "show", "new_project", expect=2))
+    assert "dynasync schema refresh --add-table new_project" in hint
+    assert "--add-table new_project" in cli.run("schema", "refresh").stdout  # until it is added
+    added = cli.json("schema", "refresh", "--add-table", "new_project")["drift"]
+    assert added["added_tables"] == ["new_project"] and added["new_in_org"] == []
+    assert "new_budget" in cli.run("schema", "show", "new_project").stdout
+    missing = one_paragraph_error(cli.run("schema", "refresh", "--add-table", "new_projct", expect=2))
+    assert "did you mean 'new_project'" in missing

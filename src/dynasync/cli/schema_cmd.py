@@ -51,7 +51,8 @@ def show(
 
             raise ConfigError(
                 f"Table {table!r} is not in the replicated schema.",
-                remedy=f"Known tables: {', '.join(sorted(streams))}. Refresh with `dynasync schema refresh`.",
+                remedy=f"Replicated tables: {', '.join(sorted(streams))}. To add one the org has: "
+                f"`dynasync schema refresh --add-table {table}`.",
             )
         stream = streams[table]
 
@@ -78,8 +79,11 @@ def show(
 def refresh(
     ctx: typer.Context,
     synapse: str | None = SYNAPSE_OPTION,
+    add_tables: list[str] | None = typer.Option(
+        None, "--add-table", help="Also replicate this table of the org (repeatable); then map it."
+    ),
 ) -> None:
-    """Re-read the schema and report drift: added, removed and retyped tables and columns."""
+    """Re-read the schema and report drift (tables and columns added, removed, retyped) and new org tables."""
     from dynasync.activation import refresh_schema
 
     state = state_of(ctx)
@@ -87,7 +91,7 @@ def refresh(
     with reported(out):
         record = state.workspace.only_or_named(synapse)
         with out.working("Re-reading the Dynamics schema..."):
-            drift = asyncio.run(refresh_schema(state.workspace, record))
+            drift = asyncio.run(refresh_schema(state.workspace, record, add_tables=add_tables or ()))
 
         def human() -> None:
             out.say(escape(drift.summary()))

@@ -154,6 +154,8 @@ class SchemaDrift:
     added_tables: list[str] = field(default_factory=list)
     removed_tables: list[str] = field(default_factory=list)
     tables: list[TableDrift] = field(default_factory=list)
+    # Tables the org has gained since the last look that are not replicated (added only on request)
+    new_in_org: list[str] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -171,9 +173,15 @@ class SchemaDrift:
 
     def summary(self) -> str:
         """One line per change, for people."""
-        if self.is_empty:
-            return "No schema changes."
         lines: list[str] = []
+        if self.new_in_org:
+            lines.append(
+                f"New in the org, not replicated: {', '.join(self.new_in_org)} (add with `dynasync schema refresh "
+                + " ".join(f"--add-table {name}" for name in self.new_in_org)
+                + "`)"
+            )
+        if self.is_empty:
+            return "\n".join([*lines, "No schema changes."])
         lines += [f"Table added: {name}" for name in self.added_tables]
         lines += [f"Table removed: {name}" for name in self.removed_tables]
         for table in self.tables:
@@ -189,6 +197,7 @@ class SchemaDrift:
         return {
             "added_tables": self.added_tables,
             "removed_tables": self.removed_tables,
+            "new_in_org": self.new_in_org,
             "tables": [
                 {
                     "table": t.table,

@@ -28,7 +28,7 @@ from dynasync.synapses.dynamics.config import DynamicsConfig
 from dynasync.synapses.dynamics.connection import ConnectionReport
 from dynasync.synapses.dynamics.connection import test_connection as _probe
 from dynasync.synapses.dynamics.errors import DynamicsConfigError
-from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso, slug
 
 # Placeholders used only to validate Step 2 before the credentials of Step 3 exist; never stored.
 _PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000001"
@@ -65,8 +65,14 @@ def add_dynamics(
     if ws.exists(name) and not replace:
         from dynasync.errors import ConfigError
 
+        existing = ws.get(name).name
+        same = (
+            f"A synapse named {name!r}"
+            if existing == name
+            else (f"Synapse {existing!r} (the same key, {slug(name)!r}, as {name!r})")
+        )
         raise ConfigError(
-            f"A synapse named {name!r} already exists.",
+            f"{same} already exists.",
             remedy="Pick another name, or pass --replace to overwrite it.",
         )
     record = SynapseRecord(

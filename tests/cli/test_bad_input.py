@@ -82,7 +82,10 @@ def test_every_wrong_field_is_reported_at_once(cli: Cli) -> None:
 def test_add_twice_needs_replace(cli: Cli) -> None:
     _add(cli)
     error = _add(cli, expect=2)
-    assert "already exists" in error and "--replace" in error
+    assert "A synapse named 'Dyn' already exists" in error and "--replace" in error
+    _add(cli, name="Sales EU")
+    clash = _add(cli, name="Sales-EU", expect=2)
+    assert "Synapse 'Sales EU' (the same key, 'sales_eu', as 'Sales-EU') already exists" in clash
     cli.run(
         "synapse",
         "add",

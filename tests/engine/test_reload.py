@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dynasync.errors import FatalSourceError
+from dynasync.errors import ConfigError, FatalSourceError
 
 from .harness import World
 
@@ -109,3 +109,10 @@ def test_the_engine_asks_the_synapse_for_its_resync_cursor_only_on_a_resync(
     fake.reload_cursor = spy  # type: ignore[method-assign]
     world.engine.run_once(["Account"], reload=reload)
     assert asked == (["account"] if reload else [])
+
+
+def test_entities_are_named_without_regard_to_case(world: World) -> None:
+    report = world.engine.run_once(["account"])
+    assert set(report.entities) == {"Account"}
+    with pytest.raises(ConfigError, match="unknown UDM entity: Acount"):
+        world.engine.run_once(["Acount"])

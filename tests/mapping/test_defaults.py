@@ -73,7 +73,7 @@ def test_trimmed_org_leaves_out_missing_tables_and_columns() -> None:
     streams = small_streams()
     spec = default_mapping(streams)
     assert [e.table for e in spec.entities] == ["account", "contact", "systemuser"]
-    assert spec.notes[0] == "standard tables not found in the org (not mapped): lead, opportunity"
+    assert spec.notes[0] == "standard tables not in the replicated schema (not mapped): lead, opportunity"
     assert any(n.startswith("account: standard columns not mapped") and "telephone1" in n for n in spec.notes)
     account = fields_of(spec, "account")
     assert "industrycode:industry" not in account

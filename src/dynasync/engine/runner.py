@@ -85,7 +85,9 @@ class Engine:
 
     async def _locked_run(self, entities: Iterable[str] | None, *, reload: bool) -> RunReport:
         bindings = await self.prepare()
-        selected = None if entities is None else list(entities)
+        # Entity names are matched without regard to case ("contact" is Contact), as `dynasync record` does.
+        by_lower = {name.lower(): name for name in bindings.entities}
+        selected = None if entities is None else [by_lower.get(e.lower(), e) for e in entities]
         if selected is not None:
             unknown = sorted(set(selected) - set(bindings.entities))
             if unknown:

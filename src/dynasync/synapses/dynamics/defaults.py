@@ -265,7 +265,8 @@ def default_mapping(streams: Sequence[StreamSpec]) -> MappingSpec:
     notes: list[str] = []
     missing = [t.table for t in STANDARD if t.table not in present]
     if missing:
-        notes.append(f"standard tables not found in the org (not mapped): {', '.join(missing)}")
+        # Either the org lacks them or they were not replicated (activate --table): both leave them unmapped.
+        notes.append(f"standard tables not in the replicated schema (not mapped): {', '.join(missing)}")
     entities: list[EntityMapping] = []
     for table in STANDARD:
         stream = by_name.get(table.table)

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dynasync.activation import mapping_repository
+from dynasync.activation import load_streams, mapping_repository
 from dynasync.engine.bindings import write_fields_of
 from dynasync.engine.policy import always_applies
 from dynasync.errors import ConfigError
+from dynasync.mapping import compile_mapping
 from dynasync.sync_service import locate_record, open_udm
 from dynasync.udm.model import FieldType, UdmEntity, UdmRecord
 from dynasync.udm.store import Link, UdmStore
@@ -26,6 +27,8 @@ BY_HAND = "set by hand in the UDM (dynasync record)"
 # An edit by hand is the user's explicit word: it applies whatever time a source stamped on the field last.
 _by_hand = always_applies(BY_HAND)
 EMPTY_HINT = "`field=` (nothing after '=') clears a field"
+# Field types whose values a mapping may refuse to write although the UDM holds them (option maps, lengths)
+_CHECKED_ON_WRITE = frozenset({FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.STRING, FieldType.TEXT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,9 @@ def set_fields(
                 f"{record.entity} {record.id} is deleted; its fields are not changed.",
                 remedy="Create a new record instead: `dynasync record new`.",
             )
-        values = _checked(store, entity_named(store, record.entity), values)
+        values = _checked(
+            store, entity_named(store, record.entity), values, _write_problems(ws, record.entity, values)
+        )
         outcome = store.upsert(record.entity, values, udm_id=record.id, source="udm", policy=_by_hand)
     changes = [FieldEdit(c.field, c.old, c.new) for c in outcome.changes]
     return _with_destinations(
@@ -135,7 +140,7 @@ def create_record(ws: Workspace, entity: str, assignments: Sequence[str]) -> Rec
     values = parse_assignments(assignments)
     with open_udm(ws) as store:
         target = entity_named(store, entity)
-        values = _checked(store, target, values)
+        values = _checked(store, target, values, _write_problems(ws, target.name, values))
         if target.match_keys and all(values.get(k) not in (None, "") for k in target.match_keys):
             twin = store.find_by_match_key(target.name, values)
             if twin is not None:
@@ -188,13 +193,51 @@ def _locate(store: UdmStore, record_id: str, entity: str | None) -> UdmRecord:
     return found
 
 
-def _checked(store: UdmStore, entity: UdmEntity, values: Mapping[str, str | None]) -> dict[str, str | None]:
+def _write_problems(ws: Workspace, entity: str, values: Mapping[str, str | None]) -> list[str]:
+    """Return what the active synapses' mappings could not write of ``values``.
+
+    An option with no entry in the option map, or text longer than the Dynamics column: refused now rather than
+    failing at the next sync, when the edit would already be in the UDM.
+    """
+    problems: list[str] = []
+    for record in ws.synapses():
+        spec = mapping_repository(ws, record).published() if record.status == "active" else None
+        mapping = next((e for e in spec.entities if e.entity == entity), None) if spec is not None else None
+        if spec is None or mapping is None:
+            continue
+        streams = load_streams(ws, record)
+        stream = next((s for s in streams if s.name == mapping.table), None)
+        if stream is None:
+            continue
+        compiled = compile_mapping(spec, streams).for_entity(entity)
+        for fm in mapping.fields:
+            name = fm.field
+            value = values.get(name) if name else None
+            if name is None or value is None or not fm.direction.writes or fm.type not in _CHECKED_ON_WRITE:
+                continue
+            where = f"{record.name} {mapping.table}.{fm.column}"
+            for problem in compiled.from_udm({name: value}).problems:
+                problems.append(f"{name}: {problem.split(': ', 1)[-1]} ({where})")
+            column = stream.columns.get(fm.column or "")
+            if column is not None and column.max_length is not None and len(value) > column.max_length:
+                problems.append(
+                    f"{name}: text of {len(value)} characters exceeds the {column.max_length} that {where} holds"
+                )
+    return problems
+
+
+def _checked(
+    store: UdmStore, entity: UdmEntity, values: Mapping[str, str | None], write_problems: Sequence[str] = ()
+) -> dict[str, str | None]:
     """The values to write, references as the UDM ids they name.
 
     Raises:
-        ConfigError: naming every unknown field, value its field cannot hold and missing referenced record.
+        ConfigError: naming every unknown field, value its field cannot hold and missing referenced record, and
+            every value a synapse's mapping could not write (``write_problems``).
     """
     problems = [f"{name}: {why}" for name, why in store.value_problems(entity.name, values).items()]
+    known = {p.split(":", 1)[0] for p in problems}
+    problems += [p for p in write_problems if p.split(":", 1)[0] not in known]  # one problem per field
     out = dict(values)
     for name, value in values.items():
         field = entity.fields.get(name)

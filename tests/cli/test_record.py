@@ -163,6 +163,19 @@ def test_bad_input_names_every_problem_and_changes_nothing(cli: Cli, server: Emu
     )
     missing = one_paragraph_error(cli.run("record", "show", "not-an-id", expect=2))
     assert "not-an-id" in missing and "Dynamics record id" in missing
+    # Values the UDM holds but Dynamics would refuse are refused now, not at the next sync.
+    unwritable = one_paragraph_error(
+        cli.run("record", "set", udm_id, "category=Not An Option", f"description={'x' * 2001}", expect=2)
+    )
+    assert (
+        "category: UDM value 'Not An Option' has no entry in the option map (Dyn account.accountcategorycode)"
+        in unwritable
+    )
+    assert (
+        "description: text of 2001 characters exceeds the 2000 that Dyn account.description holds"
+        in unwritable
+    )
+    assert cli.json("record", "show", udm_id) == before
 
 
 def test_record_commands_are_listed(cli: Cli, tmp_path: Path) -> None:

@@ -50,9 +50,11 @@ class WriteBack:
         self.binding = binding
         self.counts: SynapseCounts = ctx.report.entity(binding.entity).counts(binding.synapse_name)
         self.in_sync: list[str] = []  # UDM ids found already in sync while planning
-        # Created this run with values only an existing row takes (a state): updated before the run ends, so the
-        # next read finds the record's values there, not the row's defaults.
-        self.created_partly: list[str] = []
+        # Planned again once before the run ends: records created with values only an existing row takes (a
+        # state), so the next read finds the record's values there, not the row's defaults; and records whose
+        # reference waited for a record this run may have brought here (a parent later in the same table, or
+        # two new records that reference each other).
+        self.follow_up: list[str] = []
 
     async def run(self) -> None:
         """Write the records whose values this destination does not hold yet.
@@ -103,13 +105,28 @@ class WriteBack:
         if after != saved:
             with store.transaction() as tx:
                 tx.put_written_version(syn, table, after)
-        if self.created_partly:
-            ids, self.created_partly = self.created_partly, []
-            with store.transaction() as tx:
-                planned = self._plan(tx, list(tx.get_many(entity, ids).values()))
-                if self.in_sync:
-                    tx.release_quarantined(syn, table, [WRITE_KEY + i for i in self.in_sync])
-            await self._write(planned)
+        if self.follow_up:
+            await self._follow_up()
+
+    async def _follow_up(self) -> None:
+        """Plan the records noted in ``follow_up`` once more (what they still wait for is reported again)."""
+        syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
+        ids = list(dict.fromkeys(self.follow_up))
+        self.follow_up = []
+        again = set(ids)
+        waited = [
+            i
+            for i in self.counts.issues
+            if i.direction == "write" and i.kind == "pending" and i.record in again
+        ]
+        self.counts.pending -= len(waited)
+        self.counts.issues = [i for i in self.counts.issues if not any(i is w for w in waited)]
+        with self.ctx.store.transaction() as tx:
+            planned = self._plan(tx, list(tx.get_many(entity, ids).values()))
+            if self.in_sync:
+                tx.release_quarantined(syn, table, [WRITE_KEY + i for i in self.in_sync])
+        self.follow_up = []  # what is still open now waits for the next run
+        await self._write(planned)
 
     async def _write(self, planned: Sequence[_Planned], watermark: int | None = None) -> None:
         """Send planned writes, then record outcomes (and the watermark) in one transaction."""
@@ -203,6 +220,7 @@ class WriteBack:
                 names = ", ".join(
                     f"{n} -> {self.binding.mapping.reference_targets[n]} {udm_values[n]}" for n in waiting
                 )
+                self.follow_up.append(record.id)
                 if must_wait:
                     # The row cannot be created without it: the whole record waits for the referenced one.
                     self._hold(
@@ -414,7 +432,7 @@ class WriteBack:
                 if item.recheck:
                     reason = "created; values settable only on an existing row follow in an update"
                     self._hold(tx, item.record, reason, kind="write_recheck")
-                    self.created_partly.append(item.record.id)
+                    self.follow_up.append(item.record.id)
                 else:
                     released.append(WRITE_KEY + item.record.id)
                 outcome = "ok"

@@ -166,13 +166,20 @@ async def _run(
         return await engine.run(entities, reload=reload)
 
 
+# How a Dynamics table is read, from its cursor (see synapses/dynamics/changes.py)
+_READ_MODES = {
+    "tracked": "change tracking",
+    "watermark": "modifiedon watermark (change tracking off: deletes found by a periodic scan of every id)",
+}
+
+
 def status(ws: Workspace) -> dict[str, Any]:
     """Synapses, their streams' sync state and the latest runs."""
     synapses = []
     with open_udm(ws) as store:
         for record in ws.synapses():
             streams = []
-            if record.status == "active":
+            if record.status in (ACTIVE, INACTIVE):
                 with contextlib.suppress(ConfigError):
                     for stream in load_streams(ws, record):
                         state = store.get_state(slug(record.name), stream.name)
@@ -182,6 +189,7 @@ def status(ws: Workspace) -> dict[str, Any]:
                             {
                                 "stream": stream.name,
                                 "phase": state.phase,
+                                "read_mode": _READ_MODES.get(str((state.cursor or {}).get("mode"))),
                                 "last_run_end": state.last_run_end.isoformat()
                                 if state.last_run_end
                                 else None,

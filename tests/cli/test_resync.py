@@ -78,6 +78,10 @@ def test_change_tracking_turned_off_after_activation_is_reported_with_the_remedy
         assert report["entities"]["Contact"]["synapses"]["dyn"]["full_load"]
         text = cli.run("sync", "--entity", "Contact").stdout  # on the watermark now: quiet, no note
         assert "Note" not in text and "OK 0 UDM changes" in " ".join(text.split())
+        streams = {s["stream"]: s for s in cli.json("status")["synapses"][0]["streams"]}
+        assert streams["contact"]["read_mode"].startswith("modifiedon watermark (change tracking off")
+        assert streams["account"]["read_mode"] == "change tracking"
+        assert "contact" in cli.run("status").stdout and "by modifiedon watermark" in cli.run("status").stdout
     finally:
         server.emulator.set_change_tracking("contact", True)
 

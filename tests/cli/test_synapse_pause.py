@@ -23,6 +23,7 @@ def test_a_paused_synapse_does_not_sync_and_resumes_incrementally(cli: Cli, serv
     paused = cli.json("synapse", "deactivate")
     assert paused == {"synapse": "Dyn", "status": "inactive"}
     assert cli.json("synapse", "list")["synapses"][0]["status"] == "inactive"
+    assert cli.json("status")["synapses"][0]["streams"]  # a paused synapse still shows where it stopped
     account_id = str(server.emulator.store.query("account", limit=1)[0]["accountid"])
     server.emulator.user_update("accounts", account_id, {"fax": "+1-555-0700"})
 

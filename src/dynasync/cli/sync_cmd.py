@@ -296,8 +296,11 @@ def status(ctx: typer.Context) -> None:
                     out.say("  not synced yet: run `dynasync sync`")
                 for stream in s["streams"]:
                     synced = stream["last_run_end"] or stream["updated_at"] or "never"
+                    mode = f", by {stream['read_mode']}" if stream["read_mode"] else ""
                     out.say(
-                        escape(f"  {stream['stream']:<14} {stream['phase'] or '-':<12} last synced {synced}")
+                        escape(
+                            f"  {stream['stream']:<14} {stream['phase'] or '-':<12} last synced {synced}{mode}"
+                        )
                     )
                 waiting = s["quarantined"]
                 if waiting:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dynasync import setup
-from dynasync.errors import ConfigError
+from dynasync.errors import ConfigError, MappingError
 from dynasync.mapping import FileMappingRepository, MappingSpec, dump_mapping, udm_entities
 from dynasync.mapping.draft_ops import replace_draft
+from dynasync.mapping.errors import MappingValidationError
 from dynasync.mapping.mirrored_repository import MirroredMappingRepository
 from dynasync.synapses.base import StreamSpec
 from dynasync.synapses.dynamics.defaults import default_mapping
@@ -27,8 +28,9 @@ from dynasync.synapses.dynamics.schema_drift import (
     stream_from_dict,
     stream_to_dict,
 )
+from dynasync.udm.model import UdmEntity
 from dynasync.udm.store import open_store
-from dynasync.workspace import INACTIVE, SynapseRecord, Workspace, now_iso, slug
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso, slug
 
 # The standard tables the default mapping covers (activation replicates every table unless told otherwise).
 ORG_TABLES_KEY = "org_tables"  # SynapseRecord.extra: the org's tables at activation
@@ -112,6 +114,9 @@ async def activate(
     repo = mapping_repository(ws, record)
     if use_default_mapping:
         spec = default_spec(repo.synapse, result.streams)
+        problems = udm_fit_problems(ws, record, spec, result.streams)
+        if problems:
+            raise MappingValidationError(problems)
         report.mapping_version = _publish_default(repo, spec, result.streams)
         report.notes.extend(spec.notes)
     published = repo.published()
@@ -197,6 +202,55 @@ def _check_requested_tables(tables: Sequence[str] | None, result: DiscoveryResul
         remedy="Give logical table names (e.g. account, contact, new_project), or leave out --table to "
         "replicate every table.",
     )
+
+
+def udm_fit_problems(
+    ws: Workspace, record: SynapseRecord, spec: MappingSpec, streams: Sequence[StreamSpec]
+) -> list[MappingError]:
+    """Return where ``spec`` gives a UDM field another type than the UDM has, or another synapse maps.
+
+    The UDM does not change a field's type by itself (its data would not fit), and two synapses must agree on
+    the entities they share: such a mapping is refused before it is published, located at the field.
+    """
+    mine = {e.name: e for e in udm_entities(spec, streams)}
+    theirs: dict[str, tuple[str, UdmEntity]] = {}
+    for other in ws.synapses():
+        if other.name == record.name or other.status not in (ACTIVE, INACTIVE):
+            continue
+        published = mapping_repository(ws, other).published()
+        for entity in udm_entities(published, load_streams(ws, other)) if published is not None else ():
+            theirs.setdefault(entity.name, (f"synapse {other.name!r}", entity))
+    with open_store(ws.settings.resolved_udm_url()) as store:
+        stored = store.entities()
+    problems: list[MappingError] = []
+    for name, entity in mine.items():
+        held = [(f"the UDM table of {name}", stored[name])] if name in stored else []
+        if name in theirs:
+            held.append(theirs[name])
+        for where, other_entity in held:
+            for field_name, new in entity.fields.items():
+                old = other_entity.fields.get(field_name)
+                if old is None or (old.type, old.reference) == (new.type, new.reference):
+                    continue
+                problems.append(
+                    MappingError(
+                        f"UDM field '{name}.{field_name}' would be {new.type.value}, but it is {old.type.value} in "
+                        f"{where}; a field keeps its type (map the column to a new field, or keep the type)",
+                        location=_field_location(spec, name, field_name),
+                    )
+                )
+    return problems
+
+
+def _field_location(spec: MappingSpec, entity: str, field_name: str) -> str | None:
+    for mapping in spec.entities:
+        if mapping.entity != entity:
+            continue
+        for fm in mapping.fields:
+            if fm.field == field_name:
+                line = fm.loc.line_of("type") if fm.loc is not None else None
+                return f"{spec.source}:{line}" if spec.source and line else spec.source
+    return spec.source
 
 
 def ensure_udm_entities(ws: Workspace, spec: MappingSpec, streams: Sequence[StreamSpec]) -> list[str]:

@@ -86,6 +86,28 @@ def test_activation_with_the_default_mapping_never_replaces_a_mapping_of_its_own
     assert cli.json("synapse", "activate")["mapping_version"] is None  # keeps it
 
 
+def test_a_mapping_that_changes_a_udm_field_type_is_refused_before_it_is_published(
+    cli: Cli, tmp_path: Path
+) -> None:
+    before = cli.json("mapping", "history", "--synapse", "Dyn")["versions"]
+    text = cli.json("mapping", "show", "--synapse", "Dyn")["yaml"]
+    retyped = text.replace("field: description, type: text", "field: description, type: string", 1)
+    assert retyped != text
+    path = tmp_path / "dyn.yaml"
+    path.write_text(retyped, encoding="utf-8")
+    line = 1 + retyped.splitlines().index(
+        next(x for x in retyped.splitlines() if "field: description, type: string" in x)
+    )
+    for command in ("validate", "publish"):
+        error = one_paragraph_error(cli.run("mapping", command, "--synapse", "Dyn", "--file", path, expect=2))
+        assert (
+            f"{path}:{line}: UDM field 'Account.description' would be string, but it is text in the UDM table of Account"
+            in error
+        )
+    assert cli.json("mapping", "history", "--synapse", "Dyn")["versions"] == before
+    assert cli.json("sync", "--synapse", "Dyn")["ok"]  # still runs
+
+
 def test_synapse_wins_must_name_a_configured_synapse(
     cli: Cli, server: EmulatorServer, tmp_path: Path
 ) -> None:

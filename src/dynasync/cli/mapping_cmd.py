@@ -18,6 +18,7 @@ from dynasync.mapping import MappingValidationError
 
 if TYPE_CHECKING:  # imported when a command runs: the CLI starts faster without them
     from dynasync.mapping.mirrored_repository import MirroredMappingRepository
+    from dynasync.mapping.spec import MappingSpec
     from dynasync.synapses.base import StreamSpec
     from dynasync.workspace import SynapseRecord, Workspace
 
@@ -120,7 +121,7 @@ def validate(
 ) -> None:
     """Validate the draft mapping (or --file) against the schema; report every problem with its location."""
     from dynasync.activation import load_streams, mapping_repository
-    from dynasync.mapping import validate_mapping
+    from dynasync.mapping import loads_mapping
     from dynasync.mapping.draft_ops import checked_file
 
     state = state_of(ctx)
@@ -128,11 +129,12 @@ def validate(
     with reported(out):
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
+        streams = load_streams(state.workspace, record)
         if file is not None:
-            streams = load_streams(state.workspace, record)
-            checked_file(file, repo.synapse, streams, synapses=state.workspace.synapse_keys())
+            text = checked_file(file, repo.synapse, streams, synapses=state.workspace.synapse_keys())
+            problems = _problems(state.workspace, record, loads_mapping(text, str(file)), streams)
             _report_problems(
-                out, [], str(file), publish=f"dynasync mapping publish --file {shlex.quote(str(file))}"
+                out, problems, str(file), publish=f"dynasync mapping publish --file {shlex.quote(str(file))}"
             )
             return
         draft = repo.draft()
@@ -140,9 +142,22 @@ def validate(
             raise ConfigError(
                 f"Synapse {record.name!r} has no draft mapping.", remedy="Run `dynasync mapping edit`."
             )
-        streams = load_streams(state.workspace, record)
-        problems = validate_mapping(draft, streams, synapses=state.workspace.synapse_keys())
-        _report_problems(out, problems, str(repo.draft_path))
+        _report_problems(out, _problems(state.workspace, record, draft, streams), str(repo.draft_path))
+
+
+def _problems(
+    ws: Workspace, record: SynapseRecord, spec: MappingSpec, streams: Sequence[StreamSpec]
+) -> list[MappingError]:
+    """Return every problem publishing ``spec`` would meet.
+
+    The mapping itself, the synapses it names, and (once the mapping itself is sound) the UDM fields it shares
+    with the UDM and with the other synapses.
+    """
+    from dynasync.activation import udm_fit_problems
+    from dynasync.mapping import validate_mapping
+
+    problems = validate_mapping(spec, streams, synapses=ws.synapse_keys())
+    return problems or udm_fit_problems(ws, record, spec, streams)
 
 
 def _report_problems(
@@ -166,7 +181,7 @@ def publish(
 ) -> None:
     """Validate the draft (or --file, which becomes it) and publish it as the next version; only that runs."""
     from dynasync.activation import load_streams, mapping_repository
-    from dynasync.mapping import check_mapping
+    from dynasync.mapping import loads_mapping
     from dynasync.mapping.draft_ops import checked_file, replace_draft
 
     state = state_of(ctx)
@@ -175,15 +190,21 @@ def publish(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         streams = load_streams(state.workspace, record)
-        synapses = state.workspace.synapse_keys()
+        text = None
+        spec: MappingSpec | None = None
         if file is not None:
-            text = checked_file(file, repo.synapse, streams, synapses=synapses)
+            text = checked_file(file, repo.synapse, streams, synapses=state.workspace.synapse_keys())
+            spec = loads_mapping(text, str(file))
+        else:
+            spec = repo.draft()  # None: the repository says there is no draft
+        if spec is not None:
+            # The repository checks the mapping itself; this also checks what it shares with the UDM and the
+            # other synapses, so a mapping that could not run is never published.
+            problems = _problems(state.workspace, record, spec, streams)
+            if problems:
+                raise MappingValidationError(problems)
+        if text is not None:
             replace_draft(repo, text, discard_draft=discard_draft)
-        draft = repo.draft()
-        if draft is not None:
-            check_mapping(
-                draft, streams, synapses=synapses
-            )  # the repository checks all but the synapse names
         version = repo.publish(streams, summary=summary)
         _announce(out, state.workspace, record, repo, streams, version, "Published")
 
@@ -226,7 +247,7 @@ def rollback(
     discard_draft: bool = DISCARD_OPTION,
 ) -> None:
     """Publish an earlier version again, as the next version (it is checked against today's schema)."""
-    from dynasync.activation import load_streams, mapping_repository
+    from dynasync.activation import load_streams, mapping_repository, udm_fit_problems
     from dynasync.mapping import draft_ops
 
     state = state_of(ctx)
@@ -242,6 +263,7 @@ def rollback(
             summary=summary,
             discard_draft=discard_draft,
             synapses=state.workspace.synapse_keys(),
+            fits=lambda spec: udm_fit_problems(state.workspace, record, spec, streams),
         )
         _announce(out, state.workspace, record, repo, streams, new, f"Rolled back to version {version} as")
 

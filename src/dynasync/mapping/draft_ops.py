@@ -8,12 +8,13 @@ overwritten silently.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from dynasync.errors import ConfigError, MappingError
 from dynasync.mapping.errors import MappingValidationError
 from dynasync.mapping.mirrored_repository import MirroredMappingRepository
+from dynasync.mapping.spec import MappingSpec
 from dynasync.mapping.validate import validate_mapping
 from dynasync.mapping.yaml_io import key_line, loads_mapping
 from dynasync.synapses.base import StreamSpec
@@ -84,6 +85,7 @@ def rollback(
     summary: str = "",
     discard_draft: bool = False,
     synapses: Collection[str] | None = None,
+    fits: Callable[[MappingSpec], Sequence[MappingError]] | None = None,
 ) -> int:
     """Publish the text of published ``version`` again, as the next version; return that version.
 
@@ -108,7 +110,10 @@ def rollback(
     repo.published(version)  # the files and the store must hold the same text for it
     path = Path(history[versions.index(version)].path)
     text = path.read_text(encoding="utf-8")
-    problems = validate_mapping(loads_mapping(text, str(path)), streams, synapses=synapses)
+    spec = loads_mapping(text, str(path))
+    problems = validate_mapping(spec, streams, synapses=synapses)
+    if not problems and fits is not None:
+        problems = list(fits(spec))  # e.g. the UDM fields it shares with the UDM and other synapses
     if problems:
         raise MappingValidationError(problems)
     replace_draft(repo, text, discard_draft=discard_draft)

@@ -66,7 +66,11 @@ def ensure_entity(session: Session, entity: UdmEntity) -> EntityChange:
         before, after = old.field, field
         old_len = before.max_length or codec.DEFAULT_STRING_LENGTH
         new_len = after.max_length or codec.DEFAULT_STRING_LENGTH
-        if before.type != after.type or (after.type is FieldType.STRING and new_len < old_len):
+        if after.type is FieldType.STRING and before.type is FieldType.STRING and new_len < old_len:
+            # A field never shortens (its data might not fit): another mapping or synapse needs the length.
+            fields[name] = t.CatalogField(before)
+            continue
+        if before.type != after.type:
             errors.append(
                 f"{entity.name}.{name}: {codec.type_label(before.type, before.max_length)} -> "
                 f"{codec.type_label(after.type, after.max_length)}"

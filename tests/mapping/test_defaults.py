@@ -147,3 +147,9 @@ def test_default_yaml_round_trips_and_compiles() -> None:
         "statuscode": 2,
         "ownerid": LookupRef("systemuser", USR),
     }
+
+
+def test_users_are_only_read_so_no_org_gets_another_orgs_users() -> None:
+    user = default_mapping(catalog_streams()).entity_for_table("systemuser")
+    assert user is not None and user.fields
+    assert {f.field: f.direction for f in user.fields if f.direction is not Direction.TO_UDM} == {}

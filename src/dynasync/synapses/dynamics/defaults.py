@@ -226,10 +226,12 @@ STANDARD: tuple[_Table, ...] = (
         "systemuser",
         "User",
         ("domain_name", "email"),
+        # Users are people licensed in one org and managed there (and in Entra ID): the default mapping only
+        # reads them. Written back, every user of one org would be created in each other org a UDM shares.
         (
             _Std("fullname", "full_name", T.STRING, R),
-            _Std("firstname", "first_name", T.STRING),
-            _Std("lastname", "last_name", T.STRING),
+            _Std("firstname", "first_name", T.STRING, R),
+            _Std("lastname", "last_name", T.STRING, R),
             # Identity columns are managed in Entra ID; dynasync only reads them.
             _Std("domainname", "domain_name", T.STRING, R, casts=EMAIL, conflict=KEEP_VALUE),
             _Std("internalemailaddress", "email", T.STRING, R, casts=EMAIL),
@@ -237,11 +239,11 @@ STANDARD: tuple[_Table, ...] = (
             _Std("isdisabled", "is_disabled", T.BOOLEAN, R),
             _Std("islicensed", "is_licensed", T.BOOLEAN, R),
             _Std("accessmode", "access_mode", T.CHOICE, R),
-            _Std("title", "title", T.STRING),
-            _Std("jobtitle", "job_title", T.STRING),
-            _Std("mobilephone", "mobile_phone", T.STRING),
-            _Std("address1_telephone1", "phone", T.STRING),
-            _ref("parentsystemuserid", "manager_ref", "User", "systemuser"),
+            _Std("title", "title", T.STRING, R),
+            _Std("jobtitle", "job_title", T.STRING, R),
+            _Std("mobilephone", "mobile_phone", T.STRING, R),
+            _Std("address1_telephone1", "phone", T.STRING, R),
+            _ref("parentsystemuserid", "manager_ref", "User", "systemuser", R),
             _Std("createdon", "created_on", T.DATETIME, R),
             _Std("modifiedon", "modified_on", T.DATETIME, R),
         ),

@@ -206,3 +206,21 @@ def test_source_record_attaches_to_a_udm_record_with_the_same_match_key(world: W
     assert world.udm("Contact")[mine.udm_id]["name"] == "Dora"  # the newer source value won
     quiet = world.sync()
     assert quiet.writes == 0 and quiet.udm_changes == 0
+
+
+def test_an_attached_rows_blanks_never_wipe_the_records_values(world: World) -> None:
+    seed(world)
+    world.sync()
+    parent = world.link_of("account", "a-9")
+    mine = world.store.upsert("Contact", {"name": "Eve", "email": "eve@x.io", "account": parent}, source="udm")
+    world.tick()
+    # The row that attaches (same email) is newer but has never held an account: its blank is no change.
+    world.fake.insert("contact", {"name": "Eve", "email": "eve@x.io", "parentcustomerid": None}, id="c-3")
+    report = world.sync()
+    assert world.link_of("contact", "c-3") == mine.udm_id
+    assert world.udm("Contact")[mine.udm_id]["account"] == parent
+    assert world.fake.rows("contact")["c-3"]["parentcustomerid"] == LookupRef("account", "a-9")  # filled in
+    assert report.entities["Contact"].synapses["dyn"].written_updated == 1
+    world.sync()  # its echo
+    quiet = world.sync()
+    assert quiet.writes == 0 and quiet.udm_changes == 0

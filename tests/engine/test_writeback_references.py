@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from dynasync.synapses.base import LookupRef
 
 from .harness import World
@@ -65,3 +68,26 @@ def test_a_child_before_its_new_parent_in_the_same_table_gets_the_reference_in_t
     parent_link = world.store.link_for_record("dyn", "Account", parent)
     assert parent_link is not None
     assert _row_of(world, child)["parentaccountid"] == LookupRef("account", parent_link.external_id)
+
+
+def test_a_required_column_is_never_cleared_by_a_blank_udm_value(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    try:
+        stream = w.fake.streams["account"]
+        columns = dict(stream.columns)
+        columns["ownerid"] = dataclasses.replace(columns["ownerid"], required=True)
+        w.fake.streams["account"] = dataclasses.replace(stream, columns=columns)
+        user = w.fake.insert("systemuser", {"name": "Ann"}, id="u-1")
+        owner = LookupRef("systemuser", user)
+        w.fake.insert("account", {"name": "Acme", "city": "Linz", "ownerid": owner}, id="a-1")
+        w.sync()
+        udm_id = w.link_of("account", "a-1")
+        # e.g. an owner team that no mapping covers reads as a blank owner
+        w.store.upsert("Account", {"owner": None, "city": "Graz"}, udm_id=udm_id, source="udm")
+        report = w.sync()
+        assert report.entities["Account"].synapses["dyn"].written_updated == 1
+        row = w.fake.rows("account")["a-1"]
+        assert row["city"] == "Graz" and row["ownerid"] == owner
+        assert "ownerid" not in w.fake.write_ops[-1].values
+    finally:
+        w.close()

@@ -312,6 +312,11 @@ class WriteBack:
             spec = columns.get(name)
             if creating and value is None:
                 continue
+            if value is None and spec is not None and spec.required:
+                # A column the destination requires cannot be cleared (Dataverse refuses a null owner): a UDM
+                # value it could not resolve (e.g. an owner team no mapping covers) leaves the row's value alone.
+                unsent.update(self.binding.column_fields.get(name, ()))
+                continue
             allowed = spec is None or (spec.creatable if creating else spec.updatable)
             if allowed:
                 sendable[name] = value

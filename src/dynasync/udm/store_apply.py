@@ -387,7 +387,9 @@ def _apply_one(
         page.taken.add(rec["udm_id"])
         lk = _new_link(batch, page, ext_id, rec["udm_id"])
     before = rec["udm_version"]
-    changes, applied, lost = batch.merge(rec, values, when, page.synapse, created, row.synced)
+    changes, applied, lost = batch.merge(
+        rec, values, when, page.synapse, created, row.synced, attaching=action == "attached"
+    )
     if action == "updated" and not applied:
         action = "unchanged"
     lk.update(last_read_hash=digest, updated_at=batch.now)

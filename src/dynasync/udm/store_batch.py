@@ -112,10 +112,13 @@ class Batch:
         source: str | None,
         created: bool,
         synced: Mapping[str, str] | None = None,
+        *,
+        attaching: bool = False,
     ) -> tuple[list[FieldChange], bool, bool]:
         """Apply ``values`` to a working row under the policy; return (changes, applied anything, lost a field).
 
-        ``synced``: see ``IncomingRow.synced``.
+        ``synced``: see ``IncomingRow.synced``. ``attaching``: the row was just matched to this record (by its
+        match key); its empty values are not changes it made, so they never replace the record's values.
         """
         times: dict[str, dt.datetime] = row.get(TIMES) or codec.decode_times(row["udm_field_times"])
         row[TIMES] = times
@@ -129,7 +132,12 @@ class Batch:
             # (that alone cost more than the insert). The log still gets every field.
         else:
             if row["udm_deleted"]:
-                if when < row["udm_updated_at"]:
+                deleted_at = row["udm_updated_at"]
+                if when.microsecond == 0 and deleted_at.microsecond:
+                    # A whole-second source clock (Dataverse): within that second the order is unknown, and the
+                    # tie goes to the source, as in latest update wins.
+                    deleted_at = deleted_at.replace(microsecond=0)
+                if when < deleted_at:
                     decision = "latest_update_wins: udm delete newer"
                     return [FieldChange("udm_deleted", False, True, True, decision, False)], False, True
                 row["udm_deleted"] = False
@@ -140,6 +148,13 @@ class Batch:
             for name, value in values.items():
                 current = row.get(name)
                 if current == value:
+                    continue
+                if attaching and (value is None or value == "") and current not in (None, ""):
+                    # The attached row never held a value of this record: its blank is no change to apply, and
+                    # the record's value is written to it instead (a refused value is written back).
+                    decision = "kept: a blank of a row being attached never replaces a value"
+                    changes.append(FieldChange(name, value, current, current, decision, False))
+                    lost = True
                     continue
                 held = synced.get(name) if synced is not None and hash_value is not None else None
                 contested = held is None or hash_value is None or hash_value(current) != held

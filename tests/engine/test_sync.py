@@ -212,7 +212,9 @@ def test_an_attached_rows_blanks_never_wipe_the_records_values(world: World) -> 
     seed(world)
     world.sync()
     parent = world.link_of("account", "a-9")
-    mine = world.store.upsert("Contact", {"name": "Eve", "email": "eve@x.io", "account": parent}, source="udm")
+    mine = world.store.upsert(
+        "Contact", {"name": "Eve", "email": "eve@x.io", "account": parent}, source="udm"
+    )
     world.tick()
     # The row that attaches (same email) is newer but has never held an account: its blank is no change.
     world.fake.insert("contact", {"name": "Eve", "email": "eve@x.io", "parentcustomerid": None}, id="c-3")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -167,13 +168,16 @@ def test_steps_out_of_order(cli: Cli) -> None:
     _add(cli)
     error = one_paragraph_error(cli.run("synapse", "activate", expect=2))
     assert "no client secret yet" in error and "dynasync synapse auth" in error
-    for args in (("schema", "show"), ("schema", "refresh"), ("mapping", "show", "--default")):
+    for args in (
+        ("schema", "show"),
+        ("schema", "refresh"),
+        ("mapping", "show", "--default"),
+        ("mapping", "validate"),
+    ):
         error = one_paragraph_error(cli.run(*args, expect=2))
         assert "has no schema yet" in error and "dynasync synapse activate" in error, args
     error = one_paragraph_error(cli.run("mapping", "show", expect=2))
     assert "has no published mapping" in error
-    error = one_paragraph_error(cli.run("mapping", "validate", expect=2))
-    assert "has no draft mapping" in error
 
 
 def test_invalid_client_id_is_refused_before_anything_is_sent(cli: Cli) -> None:
@@ -291,3 +295,12 @@ def test_a_local_org_url_without_the_emulator_ca_says_which_option_allows_it(cli
 def test_an_unusable_udm_url_is_a_configuration_error(cli: Cli, url: str, expected: str) -> None:
     error = one_paragraph_error(cli.run("--udm-url", url, "status", expect=2))
     assert expected in error and "This is a bug" not in error and "s3cret" not in error
+
+
+def test_the_emulator_on_a_port_in_use_says_so(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        error = one_paragraph_error(cli.run("emulator", "serve", "--memory", "--port", port, expect=2))
+    assert f"Port {port} on 127.0.0.1 is in use" in error and "--port 0" in error

@@ -71,5 +71,8 @@ def test_a_dry_run_with_failed_records_exits_1_like_the_real_run(cli: Cli, serve
         db.execute("UPDATE udm_account SET category = 'Not An Option' WHERE udm_id = ?", (udm_id,))
     plan = cli.json("sync", "--dry-run", expect=1)
     assert plan["dry_run"] and plan["totals"]["failed"] == 1
+    # A continuous sync ends with the code of its last run, so a script with --count sees it too.
+    repeated = cli.run("sync", "--every", "0.1s", "--count", "2", expect=1)
+    assert repeated.stdout.count("FAILED") == 2
     with sqlite3.connect(cli.home / "udm.db") as db:
         db.execute("UPDATE udm_account SET category = NULL WHERE udm_id = ?", (udm_id,))

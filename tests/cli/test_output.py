@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from dynasync.cli.output import (
+    EXIT_BUSY,
     EXIT_CONFIG,
     EXIT_RECORDS_FAILED,
     Output,
@@ -18,7 +19,15 @@ from dynasync.cli.output import (
     reported,
 )
 from dynasync.cli.sync_cmd import _ProgressBars
-from dynasync.errors import AuthError, ConfigError, MappingError, RetriableError, StoreError
+from dynasync.errors import (
+    AuthError,
+    ConfigError,
+    MappingError,
+    RetriableError,
+    StoreError,
+    SyncBusyError,
+    UdmUnavailableError,
+)
 from dynasync.mapping import MappingValidationError
 
 
@@ -29,7 +38,9 @@ from dynasync.mapping import MappingValidationError
         (AuthError("x"), EXIT_CONFIG),
         (MappingError("x", location="m.yaml:3"), EXIT_CONFIG),
         (StoreError("x"), EXIT_RECORDS_FAILED),
-        (RetriableError("x", retry_after=3), EXIT_RECORDS_FAILED),
+        (RetriableError("x", retry_after=3), EXIT_BUSY),
+        (SyncBusyError("x"), EXIT_BUSY),
+        (UdmUnavailableError("x"), EXIT_CONFIG),
         (ValueError("x"), EXIT_RECORDS_FAILED),
     ],
 )

@@ -23,3 +23,16 @@ def test_a_run_while_another_holds_the_udm_reads_and_writes_nothing(world: World
         other.close()
     report = world.sync()  # free again: the change comes in
     assert report.ok and report.entities["Account"].synapses["dyn"].updated == 1
+
+
+def test_a_killed_runs_record_is_ended_by_the_next_run_and_failed_records_make_a_run_partial(
+    world: World,
+) -> None:
+    killed = world.store.start_run()  # what a run killed before its end leaves behind
+    world.fake.write_failures["a-2"] = "invalid phone"
+    world.store.upsert("Account", {"city": "Graz"}, udm_id=world.link_of("account", "a-2"), source="udm")
+    report = world.sync()
+    assert report.total("write_failed") == 1
+    runs = {r.run_id: r for r in world.store.list_runs()}
+    assert runs[killed].status == "interrupted" and runs[killed].ended_at is not None
+    assert runs[report.run_id].status == "partial"

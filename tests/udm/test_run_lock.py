@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy as sa
 
 from db_targets import Target
 from dynasync.errors import SyncBusyError
@@ -74,3 +75,24 @@ def test_an_in_memory_store_needs_no_lock() -> None:
             pass
     finally:
         store.close()
+
+
+def test_a_lock_session_the_server_ended_is_let_go_without_an_error(target: Target) -> None:
+    if target.kind != "postgresql":
+        pytest.skip("a PostgreSQL session of its own holds the lock; a file lock has no session to lose")
+    store = open_store(target.url, schema=target.schema)
+    admin = target.engine()
+    try:
+        with store.run_lock(), admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'dynasync sync %' AND pid <> pg_backend_pid()"
+                )
+            )
+            conn.commit()
+        with store.run_lock():  # free again: the server dropped the lock with the session
+            pass
+    finally:
+        store.close()
+        admin.dispose()

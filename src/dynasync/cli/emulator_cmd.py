@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import typer
 
 from dynasync.cli.context import state_of
 from dynasync.cli.output import Output, escape, reported
+from dynasync.errors import ConfigError
 
 app = typer.Typer(help="The local Dynamics 365 + Entra ID emulator.", no_args_is_help=True)
 
@@ -42,15 +44,23 @@ def serve(
             info = server.describe()
             out.emit(info, lambda: _print_ready(out, info))
 
-        run_server(
-            host=host,
-            port=port,
-            data_file=path,
-            seed_rows=seed if seed else None,
-            tls=not plain_http,
-            tls_dir=emulator_dir / "tls",
-            on_ready=ready,
-        )
+        try:
+            run_server(
+                host=host,
+                port=port,
+                data_file=path,
+                seed_rows=seed if seed else None,
+                tls=not plain_http,
+                tls_dir=emulator_dir / "tls",
+                on_ready=ready,
+            )
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise ConfigError(
+                f"Port {port} on {host} is in use; the emulator did not start.",
+                remedy="Stop what listens there, or pick another port with --port (--port 0 picks a free one).",
+            ) from None
 
 
 def _print_ready(out: Output, info: dict[str, Any]) -> None:

@@ -23,13 +23,20 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dynasync.errors import AuthError, ConfigError, DynasyncError, MappingError, SyncBusyError
+from dynasync.errors import (
+    AuthError,
+    ConfigError,
+    DynasyncError,
+    MappingError,
+    RetriableError,
+    SyncBusyError,
+)
 from dynasync.synapses.base import LookupRef
 
 EXIT_OK = 0
 EXIT_RECORDS_FAILED = 1
 EXIT_CONFIG = 2
-EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another sync holds the UDM; trying again later will work
+EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another sync holds the UDM, or the service is unreachable: try later
 
 # Rich assumes 80 columns when output is not a terminal; a pipe or a file should not truncate tables.
 _PIPE_WIDTH = 160
@@ -160,10 +167,14 @@ def _problem(problem: object) -> dict[str, Any]:
 
 
 def exit_code_for(error: BaseException) -> int:
-    """2 for configuration, authentication and mapping problems; 75 while another sync runs; else 1."""
+    """Return the exit code of an error.
+
+    2 for configuration, authentication and mapping problems; 75 for a temporary failure (another sync runs,
+    the service is unreachable or busy beyond the retries); 1 for anything else.
+    """
     if isinstance(error, ConfigError | AuthError | MappingError):
         return EXIT_CONFIG
-    if isinstance(error, SyncBusyError):
+    if isinstance(error, SyncBusyError | RetriableError):
         return EXIT_BUSY
     return EXIT_RECORDS_FAILED
 

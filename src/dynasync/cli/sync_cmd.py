@@ -15,7 +15,16 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from dynasync.cli.context import state_of
-from dynasync.cli.output import EXIT_RECORDS_FAILED, Output, error_payload, escape, jsonable, reported
+from dynasync.cli.output import (
+    EXIT_OK,
+    EXIT_RECORDS_FAILED,
+    Output,
+    error_payload,
+    escape,
+    exit_code_for,
+    jsonable,
+    reported,
+)
 from dynasync.dry_run import PlannedWrite
 from dynasync.engine.report import ProgressCallback, RunReport
 from dynasync.errors import ConfigError, DynasyncError
@@ -122,7 +131,9 @@ def sync(
             if _failed(report):
                 raise typer.Exit(EXIT_RECORDS_FAILED)
             return
-        _run_every(out, one_run, seconds, every or "", count)
+        code = _run_every(out, one_run, seconds, every or "", count)
+        if code != EXIT_OK:
+            raise typer.Exit(code)
 
 
 def _print_dry_run(out: Output, report: RunReport, planned: Sequence[PlannedWrite]) -> None:
@@ -155,19 +166,28 @@ def _failed(report: RunReport) -> bool:
 
 def _run_every(
     out: Output, one_run: Callable[[], RunReport], seconds: float, every: str, count: int | None
-) -> None:
-    """Run until Ctrl+C (or ``count`` runs); a failed run is reported and the next one still happens."""
+) -> int:
+    """Run until Ctrl+C (or ``count`` runs); a failed run is reported and the next one still happens.
+
+    Returns:
+        The exit code: that of the last run (0, 1 with failed records, or the code of the error that stopped
+        it), so a script running ``--count`` sees how it ended.
+    """
     stop = threading.Event()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in handlers:
         signal.signal(sig, lambda *_: stop.set())
     out.say(f"Syncing every {escape(every)}; Ctrl+C stops after the current run.")
     runs = 0
+    code = EXIT_OK
     try:
         while not stop.is_set():
             try:
-                _print_report(out, one_run())
+                report = one_run()
+                _print_report(out, report)
+                code = EXIT_RECORDS_FAILED if _failed(report) else EXIT_OK
             except DynasyncError as error:
+                code = exit_code_for(error)
                 if out.json:
                     out.emit(error_payload(error))
                 else:
@@ -179,6 +199,7 @@ def _run_every(
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    return code
 
 
 class _ProgressBars:

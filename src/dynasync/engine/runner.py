@@ -81,6 +81,8 @@ class Engine:
             SyncBusyError: another run holds this UDM (nothing was done).
         """
         with self.store.run_lock():
+            # A run that held the lock and is not running any more was killed: its record says so now.
+            self.store.end_interrupted_runs()
             return await self._locked_run(entities, reload=reload)
 
     async def _locked_run(self, entities: Iterable[str] | None, *, reload: bool) -> RunReport:
@@ -110,7 +112,9 @@ class Engine:
         self._collect_held(ctx, bindings, order)
         report.finished_at = self.clock.now()
         self._mark_streams(ctx, read_ok, report.finished_at)
-        self.store.finish_run(run_id, status="ok" if report.ok else "partial", summary=report.to_dict())
+        summary = report.to_dict()
+        clean = report.ok and not summary["totals"]["failed"]
+        self.store.finish_run(run_id, status="ok" if clean else "partial", summary=summary)
         return report
 
     def run_once(self, entities: Iterable[str] | None = None, *, reload: bool = False) -> RunReport:

@@ -99,8 +99,12 @@ def _postgres_lock(engine: sa.Engine) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PG_KEY})"))
-            conn.execute(sa.text("SELECT set_config('application_name', '', false)"))
+            try:
+                conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PG_KEY})"))
+                conn.execute(sa.text("SELECT set_config('application_name', '', false)"))
+            except sa.exc.DBAPIError:
+                # The session is gone (a server restart, an idle timeout): the server dropped its lock with it.
+                conn.invalidate()
 
 
 def _schema(conn: sa.Connection) -> str:

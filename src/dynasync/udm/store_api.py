@@ -352,6 +352,10 @@ class StoreOps(abc.ABC):
         """Record a run's end, status and summary."""
         self._write(store_state.finish_run, run_id, status=status, summary=summary)
 
+    def end_interrupted_runs(self) -> int:
+        """Mark runs still "running" as "interrupted" (call it holding the run lock); return how many."""
+        return self._write(store_state.end_interrupted_runs)
+
     def get_run(self, run_id: str) -> RunInfo | None:
         """Return one run, or None."""
         return self._read(store_state.get_run, run_id)

@@ -119,6 +119,14 @@ def finish_run(session: Session, run_id: str, *, status: str, summary: Mapping[s
         raise StoreError(f"unknown run {run_id}")
 
 
+def end_interrupted_runs(session: Session) -> int:
+    """Mark every run still "running" as "interrupted": under the run lock, no other run can be going on."""
+    done = session.conn.execute(
+        sa.update(R).where(R.c.status == "running").values(ended_at=session.now(), status="interrupted")
+    )
+    return int(done.rowcount or 0)
+
+
 def _to_run(row: Mapping[Any, Any]) -> RunInfo:
     return RunInfo(
         run_id=row["run_id"],

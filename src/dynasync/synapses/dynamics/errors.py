@@ -221,7 +221,8 @@ def from_aad_result(
     if error == "temporarily_unavailable" or (status is not None and status >= 500):
         return ServiceUnavailableError(
             message,
-            remedy="Microsoft Entra ID is temporarily unavailable; dynasync retries automatically.",
+            remedy="Microsoft Entra ID is temporarily unavailable; try again later (sync --every tries at its next "
+            "run).",
             status=status,
             code=code_text,
             request_id=request_id,
@@ -258,7 +259,7 @@ def from_msal_exception(exc: BaseException, ctx: ErrorContext) -> DynamicsError:
     if names & {"ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout", "ConnectionRefusedError"}:
         return TransportFailureError(
             f"Could not reach the sign-in service at {ctx.authority}.",
-            remedy="Check network access to the sign-in host; dynasync retries automatically.",
+            remedy="Check network access to the sign-in host, then try again (sync --every tries at its next run).",
         )
     if "Unable to get authority configuration" in text or "OIDC Discovery failed" in text:
         _, remedy = _aad_remedy(90002, ctx) or (UnknownTenantError, "")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from dynasync.engine.writeback import WriteBack
 from dynasync.udm.model import UdmRecord
@@ -115,3 +116,17 @@ def test_full_load_write_back_skips_created_records_but_not_ones_edited_meanwhil
     empty_world.sync()  # the echoes
     quiet = empty_world.sync()
     assert quiet.writes == 0 and quiet.udm_changes == 0, quiet.to_dict()
+
+
+def test_a_version_set_by_hand_above_the_counter_never_hides_later_changes(world: World) -> None:
+    a, b = world.link_of("account", "a-1"), world.link_of("account", "a-2")
+    with world.store.engine.begin() as conn:  # as a person with SQL access might, or an old dynasync left it
+        conn.execute(sa.text("UPDATE udm_account SET udm_version = 999999 WHERE udm_id = :id"), {"id": a})
+    with world.store.transaction() as tx:
+        tx.put_written_version("dyn", "account", 999999)
+    world.store.upsert("Account", {"city": "Later"}, udm_id=b, source="udm")
+    report = world.sync()
+    assert report.entities["Account"].synapses["dyn"].written_updated == 1
+    assert world.fake.rows("account")["a-2"]["city"] == "Later"
+    state = world.store.get_state("dyn", "account")
+    assert state is not None and state.written_version <= world.store.max_version()

@@ -86,6 +86,10 @@ class WriteBack:
         done = set(held)
         state = store.get_state(syn, table)
         after = saved = state.written_version if state is not None else 0
+        if after > store.max_version():
+            # Not the store's (a record someone gave a version by hand moved it): it would hide every later change.
+            # Which versions below it were written is unknown, so all are compared (verified ones cost nothing).
+            after = saved = 0
         # Every version up to here is committed: records the scan below passes over (verified for this table at
         # their version, e.g. every record a full load just created from it) lie below it, so the watermark may
         # move up to it at the end.
@@ -99,9 +103,10 @@ class WriteBack:
                 todo = [r for r in page if r.id not in done]
                 planned = self._plan(tx, todo) if todo else []
             after = page[-1].version
-            await self._write(planned, watermark=after)
-            saved = after
-        after = max(after, top)
+            # Saved no higher than the counter: a version above it is not the store's (see above).
+            saved = min(after, store.max_version())
+            await self._write(planned, watermark=saved)
+        after = min(max(after, top), store.max_version())
         if after != saved:
             with store.transaction() as tx:
                 tx.put_written_version(syn, table, after)

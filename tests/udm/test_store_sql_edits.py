@@ -8,7 +8,6 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from dynasync.errors import StoreError
 from dynasync.udm import store_sql_edits
 from dynasync.udm.model import FieldType, UdmEntity, UdmField
 from dynasync.udm.store import IncomingRow, UdmStore
@@ -26,8 +25,8 @@ def accounts(store: UdmStore) -> UdmStore:
 
 def _sql(store: UdmStore, statement: str, **params: object) -> None:
     """Run a statement the way a person with a SQL client would: its own transaction, outside the store API."""
-    with store.transaction() as tx:
-        tx.connection.execute(sa.text(statement), params)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(statement), params)
 
 
 def _create(store: UdmStore) -> str:
@@ -100,7 +99,7 @@ def test_a_sql_edit_is_the_newest_value_under_latest_update_wins(accounts: UdmSt
 
 def test_delete_of_a_live_record_is_refused_and_a_soft_delete_syncs(accounts: UdmStore) -> None:
     udm_id = _create(accounts)
-    with pytest.raises(StoreError, match=r"cannot be removed with DELETE.*udm_deleted = true"):
+    with pytest.raises(sa.exc.DBAPIError, match=r"cannot be removed with DELETE.*udm_deleted = true"):
         _sql(accounts, "DELETE FROM udm_account")
     assert accounts.count("account") == 1
     _sql(accounts, "UPDATE udm_account SET udm_deleted = :yes", yes=True)
@@ -113,9 +112,9 @@ def test_delete_of_a_live_record_is_refused_and_a_soft_delete_syncs(accounts: Ud
 
 def test_changing_a_record_id_is_refused(accounts: UdmStore) -> None:
     udm_id = _create(accounts)
-    with pytest.raises(StoreError, match="udm_id cannot be changed"):
+    with pytest.raises(sa.exc.DBAPIError, match="udm_id cannot be changed"):
         _sql(accounts, "UPDATE udm_account SET udm_id = 'other' WHERE udm_id = :id", id=udm_id)
-    with pytest.raises(StoreError, match="udm_id cannot be changed"):  # with a field change too
+    with pytest.raises(sa.exc.DBAPIError, match="udm_id cannot be changed"):  # with a field change too
         _sql(accounts, "UPDATE udm_account SET udm_id = 'other', name = 'x' WHERE udm_id = :id", id=udm_id)
     record = accounts.get("account", udm_id)
     assert record is not None and record.values["name"] == "A"
@@ -134,14 +133,10 @@ def test_a_store_without_the_triggers_gets_them_when_opened(
     opener: Callable[[], UdmStore], accounts: UdmStore
 ) -> None:
     udm_id = _create(accounts)
-    edit, delete = store_sql_edits.trigger_names("udm_account")
     with accounts.transaction() as tx:  # as a store made before the triggers existed
-        if tx.connection.dialect.name == "postgresql":
-            tx.connection.exec_driver_sql(f"DROP TRIGGER {edit} ON udm_account")
-            tx.connection.exec_driver_sql(f"DROP TRIGGER {delete} ON udm_account")
-        else:
-            tx.connection.exec_driver_sql(f"DROP TRIGGER {edit}")
-            tx.connection.exec_driver_sql(f"DROP TRIGGER {delete}")
+        for name in store_sql_edits.trigger_names("udm_account"):
+            on = " ON udm_account" if tx.connection.dialect.name == "postgresql" else ""
+            tx.connection.exec_driver_sql(f"DROP TRIGGER {name}{on}")
     version = accounts.max_version()
     _sql(accounts, "UPDATE udm_account SET name = 'untracked'")
     assert accounts.max_version() == version  # no trigger: not tracked
@@ -181,12 +176,39 @@ def test_triggers_of_an_older_generation_are_replaced_on_open(
 def test_an_entity_with_the_longest_name_gets_short_distinct_names_on_both_databases(store: UdmStore) -> None:
     name = "a_custom_table_with_a_long_logical_name_from_dataverse_xyzw"  # 59: the longest allowed
     store.ensure_entity(UdmEntity(name, {"label": UdmField("label", FieldType.STRING)}))
-    edit, delete = store_sql_edits.trigger_names(f"udm_{name}")
-    assert edit != delete and max(len(edit), len(delete)) <= 63
+    names = store_sql_edits.trigger_names(f"udm_{name}")
+    assert len(set(names)) == 3 and max(map(len, names)) <= 63
     udm_id = store.upsert(name, {"label": "a"}).udm_id
     version = store.max_version()
     _sql(store, f"UPDATE udm_{name} SET label = 'b'")
     record = store.get(name, udm_id)
     assert record is not None and record.version == version + 1
     with store.transaction() as tx:
-        assert sorted(store_sql_edits.present(tx._live(), f"udm_{name}")) == sorted((edit, delete))
+        assert sorted(store_sql_edits.present(tx._live(), f"udm_{name}")) == sorted(names)
+
+
+def test_udm_version_is_dynasyncs_and_rows_are_not_inserted_with_sql(accounts: UdmStore) -> None:
+    udm_id = _create(accounts)
+    version = accounts.max_version()
+    for statement in (
+        "UPDATE udm_account SET udm_version = 999999",
+        "UPDATE udm_account SET name = 'Bypass', udm_version = udm_version + 1",
+        "UPDATE udm_account SET udm_version = 0",
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="udm_version is kept by dynasync"):
+            _sql(accounts, statement)
+    record = accounts.get("account", udm_id)
+    assert record is not None and record.values["name"] == "A" and accounts.max_version() == version
+    with pytest.raises(sa.exc.DBAPIError, match=r"rows are not inserted with SQL.*dynasync record new"):
+        _sql(
+            accounts,
+            "INSERT INTO udm_account (udm_id, name, udm_deleted, udm_created_at, udm_updated_at, udm_version, "
+            "udm_field_times) VALUES ('11111111-2222-3333-4444-555555555555', 'SQL', :no, :at, :at, 7, '{}')",
+            no=False,
+            at=T0,
+        )
+    assert accounts.count("account") == 1
+    # The store's own writes (a new record, a new version) pass, in any transaction of its own.
+    accounts.upsert("account", {"name": "B"})
+    accounts.upsert("account", {"name": "A2"}, udm_id=udm_id)
+    assert accounts.count("account") == 2

@@ -102,6 +102,10 @@ class StoreTx(StoreOps):
         return self._live().conn
 
 
+_WRITER_UP = "UPDATE ds_writer SET active = 1 WHERE id = 1"
+_WRITER_DOWN = "UPDATE ds_writer SET active = 0 WHERE id = 1"
+
+
 class UdmStore(StoreOps):
     """The UDM store. Each operation called on the store itself runs in its own short transaction."""
 
@@ -150,8 +154,15 @@ class UdmStore(StoreOps):
             trans = conn.begin()
             session = Session(conn, self._core)
             tx = StoreTx(session)
+            flagged = write and self._core.writer_flag
+            if flagged:
+                # The SQL-edit triggers leave the store's own writes alone (store_sql_edits); no other session
+                # ever sees the flag raised, since it is lowered again before the commit.
+                conn.exec_driver_sql(_WRITER_UP)
             try:
                 yield tx
+                if flagged:
+                    conn.exec_driver_sql(_WRITER_DOWN)
             except BaseException:
                 trans.rollback()
                 raise
@@ -301,7 +312,10 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
     try:
         with store.transaction() as tx:
             migrations.migrate(tx.connection, store._core.clock.now())
+            tx.connection.exec_driver_sql(_WRITER_UP)  # from here on (the triggers may be re-made below)
+            store._core.writer_flag = True
             store_sql_edits.ensure(tx._live())
+            tx.connection.exec_driver_sql(_WRITER_DOWN)
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         store.close()
         where = parsed.render_as_string(hide_password=True)

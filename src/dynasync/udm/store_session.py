@@ -38,6 +38,8 @@ class StoreCore:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # PostgreSQL: rows this process inserted per table since its last ANALYZE, and the size then.
     growth: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Set once the schema has ``ds_writer`` (after the migrations of open_store): write transactions raise it.
+    writer_flag: bool = False
 
     @property
     def dialect(self) -> str:

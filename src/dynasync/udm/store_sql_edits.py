@@ -3,20 +3,22 @@
 The UDM is there to be queried with SQL, and people will also change it with SQL. The store's own writes always
 give a changed record a new ``udm_version``; a plain ``UPDATE udm_account SET phone = ...`` would not, so the
 write-back (which follows versions) would never send the change, and a later source edit could overwrite it
-unseen. Each entity table therefore carries two triggers:
+unseen. The triggers act only on writes that are not the store's: the store raises the ``ds_writer`` flag for
+the length of each of its write transactions (migration 6). Each entity table carries three triggers:
 
-- an update that leaves ``udm_version`` as it was (so not the store's, which always moves it) but changes a
-  field or the deleted flag takes the next version from ``ds_sequence``, stamps ``udm_updated_at``,
-  ``udm_source`` and the changed fields' times in ``udm_field_times`` (so "latest update wins" sees the edit as
-  the newest value), and logs the change in ``ds_log`` (direction ``udm``, synapse ``sql``, the values as the
-  database holds them);
-- changing ``udm_id`` is refused (links and log entries name it);
+- an update that changes a field or the deleted flag takes the next version from ``ds_sequence``, stamps
+  ``udm_updated_at``, ``udm_source`` and the changed fields' times in ``udm_field_times`` (so "latest update
+  wins" sees the edit as the newest value), and logs the change in ``ds_log`` (direction ``udm``, synapse
+  ``sql``, the values as the database holds them);
+- changing ``udm_id`` (links and log entries name it) or ``udm_version`` (the write-back follows it: a version
+  set by hand would hide the record, or every later change) is refused;
+- an ``INSERT`` is refused: a row made with SQL would have no version history, field times or log entry; create
+  records with ``dynasync record new`` or the store API;
 - a ``DELETE`` of a live record is refused with a message saying how to delete it so that the deletion syncs
   (``UPDATE ... SET udm_deleted = true`` or ``dynasync record delete``); deleting an already-deleted record
   (purging it) is allowed.
 
-Rows inserted with SQL are not adopted: create records with ``dynasync record new`` or the store API. The
-triggers name every field column, so they are rebuilt whenever the entity gains columns.
+The triggers name every field column, so they are rebuilt whenever the entity gains columns.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ KEY_REFUSED = (
     "dynasync: udm_id cannot be changed, because the record's links and log entries name it; "
     "create a new record (dynasync record new) instead"
 )
+VERSION_REFUSED = (
+    "dynasync: udm_version is kept by dynasync (the write-back follows it); leave it out of the UPDATE, which "
+    "then gets the next version by itself"
+)
+INSERT_REFUSED = (
+    "dynasync: rows are not inserted with SQL (they would have no links, field times or log entry); create the "
+    "record with dynasync record new, then change it with SQL if you like"
+)
 DELETE_REFUSED = (
     "dynasync: a live UDM record cannot be removed with DELETE, because the deletion would not sync; "
     "run UPDATE ... SET udm_deleted = true (or dynasync record delete <id>) instead"
@@ -43,16 +53,18 @@ DELETE_REFUSED = (
 
 Quote = Callable[[str], str]
 
-GENERATION = 2
+GENERATION = 3
 """Part of every trigger's name: a dynasync whose triggers differ raises it, and stores re-install on open."""
 
 
-_KINDS = ("_sql_edit_", "_sql_delete_")
+_KINDS = ("_sql_edit_", "_sql_delete_", "_sql_insert_")
+_WRITER_DOWN = "(SELECT active FROM ds_writer WHERE id = 1) = 0"  # not the store's own write
 
 
-def trigger_names(table: str) -> tuple[str, str]:
-    """(update trigger, delete trigger) names of an entity table (also its plpgsql functions' names)."""
-    return t.identifier(table, f"{_KINDS[0]}{GENERATION}"), t.identifier(table, f"{_KINDS[1]}{GENERATION}")
+def trigger_names(table: str) -> tuple[str, str, str]:
+    """(update, delete, insert) trigger names of an entity table (also its plpgsql functions' names)."""
+    edit, delete, insert = (t.identifier(table, f"{kind}{GENERATION}") for kind in _KINDS)
+    return edit, delete, insert
 
 
 def install(session: Session, info: t.EntityInfo) -> None:
@@ -105,7 +117,7 @@ def _sqlite(quote: Quote, table: str, entity: str, fields: list[str]) -> list[st
     # An AFTER trigger updates its own row again (recursive triggers are off, and the new version would stop the
     # WHEN clause anyway). Times: the store's DATETIME text, and ISO 8601 UTC in the field-time JSON.
     name = quote(table)
-    edit, delete = (quote(n) for n in trigger_names(table))
+    edit, delete, insert = (quote(n) for n in trigger_names(table))
     stamp = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
     iso = "strftime('%Y-%m-%dT%H:%M:%f', 'now') || '+00:00'"
     moved = [(f, f"NEW.{quote(f)} IS NOT OLD.{quote(f)}") for f in fields]
@@ -117,13 +129,17 @@ def _sqlite(quote: Quote, table: str, entity: str, fields: list[str]) -> list[st
         for f, cond in [*moved, ("udm_deleted", deleted_moved)]
     )
     patch = f"(SELECT json_group_object(k, v) FROM ({times}))" if times else "'{}'"
-    any_moved = " OR ".join([cond for _f, cond in moved] + [deleted_moved, "NEW.udm_id IS NOT OLD.udm_id"])
+    any_moved = " OR ".join(
+        [cond for _f, cond in moved]
+        + [deleted_moved, "NEW.udm_id IS NOT OLD.udm_id", "NEW.udm_version IS NOT OLD.udm_version"]
+    )
     seq = f"SELECT value FROM {t.sequence.name} WHERE name = {_literal(t.VERSION_SEQUENCE)}"
     return [
         f"""CREATE TRIGGER {edit} AFTER UPDATE ON {name} FOR EACH ROW
-WHEN NEW.udm_version = OLD.udm_version AND ({any_moved})
+WHEN {_WRITER_DOWN} AND ({any_moved})
 BEGIN
   SELECT RAISE(ABORT, {_literal(KEY_REFUSED)}) WHERE NEW.udm_id IS NOT OLD.udm_id;
+  SELECT RAISE(ABORT, {_literal(VERSION_REFUSED)}) WHERE NEW.udm_version IS NOT OLD.udm_version;
   UPDATE {t.sequence.name} SET value = value + 1 WHERE name = {_literal(t.VERSION_SEQUENCE)};
   UPDATE {name} SET udm_version = ({seq}), udm_updated_at = {stamp}, udm_source = {_literal(SQL_SOURCE)},
     udm_field_times = json_patch(udm_field_times, {patch})
@@ -138,6 +154,10 @@ END""",
 BEGIN
   SELECT RAISE(ABORT, {_literal(DELETE_REFUSED)});
 END""",
+        f"""CREATE TRIGGER {insert} BEFORE INSERT ON {name} FOR EACH ROW WHEN {_WRITER_DOWN}
+BEGIN
+  SELECT RAISE(ABORT, {_literal(INSERT_REFUSED)});
+END""",
     ]
 
 
@@ -145,7 +165,7 @@ def _postgresql(quote: Quote, table: str, entity: str, fields: list[str]) -> lis
     # A BEFORE trigger sets the new version and times on the row being written; one plpgsql function per table
     # (its text names the table's columns). to_jsonb keeps each value's own JSON type in the log.
     name = quote(table)
-    edit_fn, delete_fn = (quote(n) for n in trigger_names(table))
+    edit_fn, delete_fn, insert_fn = (quote(n) for n in trigger_names(table))
     checks = "\n".join(
         f"""  IF NEW.{quote(f)} IS DISTINCT FROM OLD.{quote(f)} THEN
     items := items || jsonb_build_array(jsonb_build_array({_literal(f)}, to_jsonb(NEW.{quote(f)}),
@@ -161,11 +181,14 @@ DECLARE
   times jsonb := '{{}}'::jsonb;
   stamp text := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00';
 BEGIN
+  IF NOT {_WRITER_DOWN} THEN
+    RETURN NEW;
+  END IF;
   IF NEW.udm_id IS DISTINCT FROM OLD.udm_id THEN
     RAISE EXCEPTION {_literal(KEY_REFUSED)};
   END IF;
   IF NEW.udm_version IS DISTINCT FROM OLD.udm_version THEN
-    RETURN NEW;
+    RAISE EXCEPTION {_literal(VERSION_REFUSED)};
   END IF;
 {checks}
   IF NEW.udm_deleted IS DISTINCT FROM OLD.udm_deleted THEN
@@ -195,6 +218,15 @@ BEGIN
   RETURN OLD;
 END
 $body$""",
+        f"""CREATE OR REPLACE FUNCTION {insert_fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  IF {_WRITER_DOWN} THEN
+    RAISE EXCEPTION {_literal(INSERT_REFUSED)};
+  END IF;
+  RETURN NEW;
+END
+$body$""",
         f"CREATE TRIGGER {edit_fn} BEFORE UPDATE ON {name} FOR EACH ROW EXECUTE FUNCTION {edit_fn}()",
         f"CREATE TRIGGER {delete_fn} BEFORE DELETE ON {name} FOR EACH ROW EXECUTE FUNCTION {delete_fn}()",
+        f"CREATE TRIGGER {insert_fn} BEFORE INSERT ON {name} FOR EACH ROW EXECUTE FUNCTION {insert_fn}()",
     ]

@@ -13,6 +13,7 @@ from dynasync.udm.migrations import (
     m0003_tombstones,
     m0004_lean_indexes,
     m0005_verified_links,
+    m0006_writer_flag,
 )
 
 # Explicit order; a new migration is a new module m000N_<name>.py with VERSION, NAME and upgrade(conn).
@@ -22,6 +23,7 @@ MIGRATIONS: tuple[ModuleType, ...] = (
     m0003_tombstones,
     m0004_lean_indexes,
     m0005_verified_links,
+    m0006_writer_flag,
 )
 
 _version_table = sa.Table(

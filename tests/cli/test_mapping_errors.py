@@ -176,7 +176,7 @@ def test_edit_then_validate(cli: Cli, draft: Path, tmp_path: Path) -> None:
     try:
         _write(draft, GOOD_ACCOUNT)
         error = one_paragraph_error(cli.run("mapping", "edit", expect=2))
-        assert f"{draft}:10: field 'revenu' does not exist on table 'account'" in error
+        assert f"{draft}:10: column 'revenu' does not exist on table 'account'" in error
         cli.env["EDITOR"] = _editor(tmp_path, "")  # the person closes the editor without changes
         _write(draft, GOOD_ACCOUNT)
         assert f"Valid: {draft}" in cli.run("mapping", "edit").stdout

@@ -43,13 +43,13 @@ BAD_YAML = (
     .replace("table: systemuser", "table: systemusr")
 )
 BAD_PROBLEMS = [
-    (12, "field 'revenu' does not exist on table 'account' (did you mean 'revenue'?)"),
+    (12, "column 'revenu' does not exist on table 'account' (did you mean 'revenue'?)"),
     (
         28,
         "lookup 'account.ownerid' cannot point to table 'systemusr' (its targets: systemuser, team) "
         "(did you mean 'systemuser'?)",
     ),
-    (37, "field 'lastnme' does not exist on table 'contact' (did you mean 'lastname'?)"),
+    (37, "column 'lastnme' does not exist on table 'contact' (did you mean 'lastname'?)"),
     (
         43,
         "lookup 'contact.ownerid' cannot point to table 'systemusr' (its targets: systemuser, team) "

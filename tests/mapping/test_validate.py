@@ -54,7 +54,7 @@ def test_every_problem_reported_once_with_its_line() -> None:
     found = [format_problem(p) for p in validate_mapping(spec, small_streams())]
     assert found == [
         "mappings/dynamics.yaml:5: match key 'phone' is not a mapped field of 'Account'",
-        "mappings/dynamics.yaml:8: field 'revenu' does not exist on table 'account' (did you mean 'revenue'?)",
+        "mappings/dynamics.yaml:8: column 'revenu' does not exist on table 'account' (did you mean 'revenue'?)",
         "mappings/dynamics.yaml:9: UDM field 'account_number' has no type; try `type: string`",
         "mappings/dynamics.yaml:10: column 'account.creditonhold' (boolean) does not fit UDM field 'on_hold' "
         "of type date",
@@ -131,7 +131,7 @@ def test_more_rules() -> None:
         "m.yaml:6: a constant with a column is written to the source; set direction: from_udm on name -> ?"
     ]
     assert _one("      - {column: revenue, field: 2revenue, type: decimal}\n") == [
-        "m.yaml:6: UDM field name '2revenue' is not a valid name"
+        "m.yaml:6: UDM field name '2revenue' is not a valid name (letters, digits and _, not starting with a digit)"
     ]
     assert _one("      - {column: lastonholdtime, field: d, type: date}\n") == [
         "m.yaml:6: column 'account.lastonholdtime' (datetime) does not fit UDM field 'd' of type date "

@@ -30,6 +30,7 @@ from dynasync.synapses.base import ColumnSpec, ColumnType, StreamSpec
 from dynasync.udm.model import FieldType
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RULE = "letters, digits and _, not starting with a digit"
 
 # A field type to suggest when a mapping forgot one, by source column type.
 SUGGESTED_TYPE: dict[ColumnType, FieldType] = {
@@ -132,7 +133,7 @@ class _Checker:
         if not self.spec.synapse or not _NAME.match(self.spec.synapse):
             self.add(
                 self._line(self.spec.loc, "synapse"),
-                f"synapse name {self.spec.synapse!r} is not a valid name",
+                f"synapse name {self.spec.synapse!r} is not a valid name ({_NAME_RULE})",
             )
         tables: dict[str, EntityMapping] = {}
         entities: dict[str, EntityMapping] = {}
@@ -167,7 +168,8 @@ class _Checker:
             self.add(line, f"table '{entity.table}' has no UDM entity (add `entity: <Name>`)")
         elif not _NAME.match(entity.entity):
             self.add(
-                self._line(entity.loc, "entity"), f"UDM entity name {entity.entity!r} is not a valid name"
+                self._line(entity.loc, "entity"),
+                f"UDM entity name {entity.entity!r} is not a valid name ({_NAME_RULE})",
             )
         stream = self.streams.get(entity.table)
         if stream is None:
@@ -237,7 +239,10 @@ class _Checker:
         if not mapping.field and not (mapping.column and mapping.has_constant):
             self.add(self._line(loc), f"field mapping {mapping.label} has no UDM field (add `field: <name>`)")
         elif mapping.field and not _NAME.match(mapping.field):
-            self.add(self._line(loc, "field"), f"UDM field name {mapping.field!r} is not a valid name")
+            self.add(
+                self._line(loc, "field"),
+                f"UDM field name {mapping.field!r} is not a valid name ({_NAME_RULE})",
+            )
         if mapping.column is None and not mapping.has_constant:
             self.add(self._line(loc), f"field mapping for '{mapping.field}' needs a 'column' or a 'constant'")
         if mapping.has_constant:
@@ -257,7 +262,7 @@ class _Checker:
             if column is None:
                 self.add(
                     self._line(loc, "column"),
-                    f"field '{mapping.column}' does not exist on table '{stream.name}'"
+                    f"column '{mapping.column}' does not exist on table '{stream.name}'"
                     f"{suggest(mapping.column, stream.columns)}",
                 )
         if mapping.type is None:

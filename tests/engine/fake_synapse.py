@@ -132,6 +132,7 @@ class FakeSynapse:
         self.throttle_reads = 0  # the next N read requests raise RetriableError
         self.throttle_retry_after: float | None = None  # the Retry-After those errors carry
         self.read_error: Exception | None = None  # every read raises it (auth failure, refused source...)
+        self.discover_error: Exception | None = None  # discover raises it (a sign-in refused before any read)
         self.expired: set[str] = set()  # tables whose next incremental read fails like an expired token
         self.reads = 0  # pages served
         self.read_streams: list[StreamSpec] = []  # the stream given to each read() call
@@ -226,7 +227,9 @@ class FakeSynapse:
 
     # -- Synapse protocol -----------------------------------------------------------------------------------
     async def discover(self) -> list[StreamSpec]:
-        """Return the tables."""
+        """Return the tables (or raise ``discover_error``, as a refused sign-in would)."""
+        if self.discover_error is not None:
+            raise self.discover_error
         return list(self.streams.values())
 
     def _record(self, rid: str, row: Row, stream: StreamSpec) -> SourceRecord:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dynasync.errors import SyncBusyError
+from dynasync.errors import AuthError, SyncBusyError
 from dynasync.udm.store import open_store
 
 from .harness import World
@@ -36,3 +38,16 @@ def test_a_killed_runs_record_is_ended_by_the_next_run_and_failed_records_make_a
     runs = {r.run_id: r for r in world.store.list_runs()}
     assert runs[killed].status == "interrupted" and runs[killed].ended_at is not None
     assert runs[report.run_id].status == "partial"
+
+
+def test_a_run_that_cannot_start_is_recorded_as_failed(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    try:
+        w.fake.discover_error = AuthError("AADSTS7000215: Invalid client secret provided.")
+        with pytest.raises(AuthError):
+            w.sync()
+        (run,) = w.store.list_runs()
+        assert run.status == "failed" and run.ended_at is not None
+        assert "run could not start: AADSTS7000215" in run.summary["errors"][0]
+    finally:
+        w.close()

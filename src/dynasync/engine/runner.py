@@ -86,7 +86,15 @@ class Engine:
             return await self._locked_run(entities, reload=reload)
 
     async def _locked_run(self, entities: Iterable[str] | None, *, reload: bool) -> RunReport:
-        bindings = await self.prepare()
+        try:
+            bindings = await self.prepare()
+        except DynasyncError as exc:
+            # A run that could not start (sign-in refused, the service unreachable) is part of the history too.
+            run_id = self.store.start_run()
+            failed = RunReport(run_id=run_id, started_at=self.clock.now(), finished_at=self.clock.now())
+            failed.errors.append(f"run could not start: {exc.explain()}")
+            self.store.finish_run(run_id, status="failed", summary=failed.to_dict())
+            raise
         # Entity names are matched without regard to case ("contact" is Contact), as `dynasync record` does.
         by_lower = {name.lower(): name for name in bindings.entities}
         selected = None if entities is None else [by_lower.get(e.lower(), e) for e in entities]

@@ -116,6 +116,28 @@ def test_a_new_inactive_record_is_created_then_deactivated_and_stays_so(
     assert quiet["totals"]["udm_changes"] == 0 and quiet["totals"]["writes"] == 0
 
 
+def test_a_new_account_and_its_new_primary_contact_reach_dynamics_linked_in_one_run(
+    cli: Cli, server: EmulatorServer
+) -> None:
+    # The account is written before its contact (parents first), so its reference follows in the same run.
+    contact = cli.json("record", "new", "Contact", "first_name=Kay", "last_name=Primary")["udm_id"]
+    account = cli.json("record", "new", "Account", "name=Primary Co", f"primary_contact_ref={contact}")[
+        "udm_id"
+    ]
+    report = cli.json("sync")
+    assert report["totals"]["pending"] == 0 and report["totals"]["failed"] == 0
+    (contact_link,) = cli.json("record", "show", contact)["links"]
+    (account_link,) = cli.json("record", "show", account)["links"]
+    assert (
+        str(_account(server, account_link["external_id"])["primarycontactid"].id)
+        == contact_link["external_id"]
+    )
+    cli.json("sync")  # reads both back
+    assert cli.json("record", "show", account)["values"]["primary_contact_ref"] == contact
+    quiet = cli.json("sync")
+    assert quiet["totals"]["udm_changes"] == 0 and quiet["totals"]["writes"] == 0
+
+
 def test_new_contact_refers_to_an_account_by_udm_id(cli: Cli, server: EmulatorServer) -> None:
     account_id, udm_id = _some_account(cli, server, 5)
     made = cli.json("record", "new", "Contact", "last_name=By Hand", f"account_ref={udm_id.upper()}")

@@ -233,9 +233,9 @@ class FakeSynapse:
         return list(self.streams.values())
 
     def _record(self, rid: str, row: Row, stream: StreamSpec) -> SourceRecord:
-        # Like Dataverse's $select: only the columns of the stream asked for.
+        # Like Dataverse's $select: every column of the stream asked for, null when the row has no value.
         columns = stream.columns
-        values = {k: v for k, v in row.values.items() if k in columns}
+        values = {k: row.values.get(k) for k in columns if k != "modifiedon"}
         if "modifiedon" in columns:
             values["modifiedon"] = row.modified_on
         return SourceRecord(id=rid, values=values, version=str(row.version), modified_on=row.modified_on)

@@ -91,3 +91,17 @@ def test_a_required_column_is_never_cleared_by_a_blank_udm_value(tmp_path: Path)
         assert "ownerid" not in w.fake.write_ops[-1].values
     finally:
         w.close()
+
+
+def test_a_new_records_reference_to_a_deleted_record_is_kept_and_reported_every_run(world: World) -> None:
+    gone = world.link_of("account", "a-5")
+    world.fake.delete("account", "a-5")
+    world.sync()
+    born = world.store.upsert("Account", {"name": "Orphan", "parent": gone}, source="udm").udm_id
+    first = world.sync()
+    counts = first.entities["Account"].synapses["dyn"]
+    assert counts.written_created == 1 and counts.write_failed == 1
+    for _ in range(2):  # reading our own create back (no parent there) must not clear the UDM's reference
+        again = world.sync()
+        assert again.entities["Account"].synapses["dyn"].write_failed == 1
+        assert world.udm("Account")[born]["parent"] == gone

@@ -188,6 +188,14 @@ class Engine:
             for binding in bindings.for_entity(entity):
                 if binding.writes:
                     await self._guard(ctx, binding, broken, WriteBack(ctx, binding).run())
+        # References across entities: a record written before the one it references (an account before its new
+        # primary contact) gets the reference now, in this run.
+        for entity in order:
+            if entity in read_failed:
+                continue
+            for binding in bindings.for_entity(entity):
+                if binding.writes and ctx.report.entity(entity).counts(binding.synapse_name).pending:
+                    await self._guard(ctx, binding, broken, WriteBack(ctx, binding).retry_pending())
 
     @staticmethod
     async def _guard(

@@ -113,6 +113,21 @@ class WriteBack:
         if self.follow_up:
             await self._follow_up()
 
+    async def retry_pending(self) -> None:
+        """Plan again the records held waiting for a reference.
+
+        Another entity's write-back of this run may have brought the target to the destination (an account's new
+        primary contact is written after the account).
+        """
+        syn, table = self.binding.synapse_name, self.binding.table
+        self.follow_up = [
+            q.external_id.removeprefix(WRITE_KEY)
+            for q in self.ctx.store.list_quarantined(synapse=syn, stream=table)
+            if q.external_id.startswith(WRITE_KEY) and q.kind == "write_pending"
+        ]
+        if self.follow_up:
+            await self._follow_up()
+
     async def _follow_up(self) -> None:
         """Plan the records noted in ``follow_up`` once more (what they still wait for is reported again)."""
         syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
@@ -259,6 +274,10 @@ class WriteBack:
             complete = not unsent and not later and not held_back
             new_fp = dict(base)
             new_fp.update({f: current[f] for f in changed if f not in unsent and f not in held_back})
+            if creating:
+                # A row created without a reference holds none: reading it back then is no change to apply
+                # over the UDM's value, which is still to be written.
+                new_fp.update(dict.fromkeys(held_back, echo.EMPTY_HASH))
             if later:
                 # Some values can only be set once the row exists (e.g. a status): re-check after the create.
                 self._hold(

@@ -106,8 +106,14 @@ def test_delete_of_a_live_record_is_refused_and_a_soft_delete_syncs(accounts: Ud
     record = accounts.get("account", udm_id)
     assert record is not None and record.deleted and record.version == accounts.max_version()
     assert accounts.search_log(entity="account", udm_id=udm_id)[0].action == "deleted"
+    assert accounts.get_link("dynamics", "account", "x1") is not None
     _sql(accounts, "DELETE FROM udm_account")  # purging a deleted record is allowed
     assert accounts.count("account", include_deleted=True) == 0
+    # ...and forgets its links: a later change of its row makes a whole new record, not half of the old one
+    assert accounts.get_link("dynamics", "account", "x1") is None
+    again = IncomingRow("x1", {"name": "Back", "employees": 3}, modified_on=T0 + dt.timedelta(hours=2))
+    outcome = accounts.apply_upserts("account", "dynamics", "account", [again]).rows[0]
+    assert outcome.action == "created" and outcome.udm_id != udm_id
 
 
 def test_changing_a_record_id_is_refused(accounts: UdmStore) -> None:

@@ -16,7 +16,8 @@ the length of each of its write transactions (migration 6). Each entity table ca
   records with ``dynasync record new`` or the store API;
 - a ``DELETE`` of a live record is refused with a message saying how to delete it so that the deletion syncs
   (``UPDATE ... SET udm_deleted = true`` or ``dynasync record delete``); deleting an already-deleted record
-  (purging it) is allowed.
+  (purging it) is allowed and forgets its links and tombstones too, so a later change of its row in a system
+  makes a new record rather than half of the old one.
 
 The triggers name every field column, so they are rebuilt whenever the entity gains columns.
 """
@@ -53,7 +54,7 @@ DELETE_REFUSED = (
 
 Quote = Callable[[str], str]
 
-GENERATION = 3
+GENERATION = 4
 """Part of every trigger's name: a dynasync whose triggers differ raises it, and stores re-install on open."""
 
 
@@ -150,9 +151,11 @@ BEGIN
     CASE WHEN NEW.udm_deleted AND NOT OLD.udm_deleted THEN 'deleted' ELSE 'updated' END, NULL,
     (SELECT json_group_array(json(item)) FROM ({items})));
 END""",
-        f"""CREATE TRIGGER {delete} BEFORE DELETE ON {name} FOR EACH ROW WHEN NOT OLD.udm_deleted
+        f"""CREATE TRIGGER {delete} BEFORE DELETE ON {name} FOR EACH ROW
 BEGIN
-  SELECT RAISE(ABORT, {_literal(DELETE_REFUSED)});
+  SELECT RAISE(ABORT, {_literal(DELETE_REFUSED)}) WHERE NOT OLD.udm_deleted;
+  DELETE FROM {t.links.name} WHERE entity = {_literal(entity)} AND udm_id = OLD.udm_id AND {_WRITER_DOWN};
+  DELETE FROM {t.tombstones.name} WHERE entity = {_literal(entity)} AND udm_id = OLD.udm_id AND {_WRITER_DOWN};
 END""",
         f"""CREATE TRIGGER {insert} BEFORE INSERT ON {name} FOR EACH ROW WHEN {_WRITER_DOWN}
 BEGIN
@@ -214,6 +217,10 @@ $body$""",
 BEGIN
   IF NOT OLD.udm_deleted THEN
     RAISE EXCEPTION {_literal(DELETE_REFUSED)};
+  END IF;
+  IF {_WRITER_DOWN} THEN
+    DELETE FROM {t.links.name} WHERE entity = {_literal(entity)} AND udm_id = OLD.udm_id;
+    DELETE FROM {t.tombstones.name} WHERE entity = {_literal(entity)} AND udm_id = OLD.udm_id;
   END IF;
   RETURN OLD;
 END

@@ -21,7 +21,7 @@ from dynasync.mapping import compile_mapping
 from dynasync.sync_service import locate_record, open_udm
 from dynasync.udm.model import FieldType, UdmEntity, UdmRecord
 from dynasync.udm.store import Link, UdmStore
-from dynasync.workspace import Workspace
+from dynasync.workspace import ACTIVE, INACTIVE, Workspace
 
 BY_HAND = "set by hand in the UDM (dynasync record)"
 # An edit by hand is the user's explicit word: it applies whatever time a source stamped on the field last.
@@ -173,14 +173,16 @@ def _with_destinations(ws: Workspace, edit: RecordEdit) -> RecordEdit:
     changed = {c.field for c in edit.changes}
     written: set[str] = set()
     for record in ws.synapses():
-        spec = mapping_repository(ws, record).published() if record.status == "active" else None
+        paused = record.status == INACTIVE
+        spec = mapping_repository(ws, record).published() if record.status == ACTIVE or paused else None
         for mapping in spec.entities if spec is not None else ():
             if mapping.entity != edit.entity:
                 continue
             fields = write_fields_of(mapping)
             takes = mapping.delete_from_udm if edit.action == "deleted" else bool(changed & fields)
             if takes:
-                edit.destinations.append(f"{record.name} ({mapping.table})")
+                when = ", paused: written once it is activated again" if paused else ""
+                edit.destinations.append(f"{record.name} ({mapping.table}{when})")
             written |= fields
     edit.kept_local.extend(sorted(changed - written))
     return edit
@@ -201,7 +203,7 @@ def _write_problems(ws: Workspace, entity: str, values: Mapping[str, str | None]
     """
     problems: list[str] = []
     for record in ws.synapses():
-        spec = mapping_repository(ws, record).published() if record.status == "active" else None
+        spec = mapping_repository(ws, record).published() if record.status in (ACTIVE, INACTIVE) else None
         mapping = next((e for e in spec.entities if e.entity == entity), None) if spec is not None else None
         if spec is None or mapping is None:
             continue

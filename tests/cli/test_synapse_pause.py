@@ -34,6 +34,9 @@ def test_a_paused_synapse_does_not_sync_and_resumes_incrementally(cli: Cli, serv
     again = one_paragraph_error(cli.run("synapse", "deactivate", expect=2))
     assert "is inactive, not active; there is nothing to deactivate" in again
     assert cli.json("record", "show", account_id)["values"]["fax"] != "+1-555-0700"
+    edit = cli.json("record", "set", account_id, "website=https://paused.example.com")
+    assert edit["destinations"] == ["Dyn (account, paused: written once it is activated again)"]
+    assert edit["kept_local"] == []
 
     cli.run("synapse", "auth", "--client-credentials")  # signing in again keeps it paused
     assert cli.json("synapse", "list")["synapses"][0]["status"] == "inactive"
@@ -41,6 +44,7 @@ def test_a_paused_synapse_does_not_sync_and_resumes_incrementally(cli: Cli, serv
     resumed = cli.json("sync")
     account = resumed["entities"]["Account"]["synapses"]["dyn"]
     assert resumed["ok"] and not account["full_load"] and account["updated"] == 1
+    assert account["written_updated"] == 1  # the edit made while paused
     assert cli.json("record", "show", account_id)["values"]["fax"] == "+1-555-0700"
     assert cli.json("mapping", "history")["versions"] == versions  # the mapping was kept as it was
 

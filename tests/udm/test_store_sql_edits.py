@@ -200,8 +200,13 @@ def test_udm_version_is_dynasyncs_and_rows_are_not_inserted_with_sql(accounts: U
         "UPDATE udm_account SET udm_version = 999999",
         "UPDATE udm_account SET name = 'Bypass', udm_version = udm_version + 1",
         "UPDATE udm_account SET udm_version = 0",
+        "UPDATE udm_account SET udm_field_times = '{}'",
+        "UPDATE udm_account SET udm_source = 'x', name = 'Sneaky'",
     ):
-        with pytest.raises(sa.exc.DBAPIError, match="udm_version is kept by dynasync"):
+        with pytest.raises(
+            sa.exc.DBAPIError,
+            match="udm_version, udm_field_times, udm_created_at, udm_updated_at and udm_source are kept",
+        ):
             _sql(accounts, statement)
     record = accounts.get("account", udm_id)
     assert record is not None and record.values["name"] == "A" and accounts.max_version() == version

@@ -40,9 +40,10 @@ KEY_REFUSED = (
     "create a new record (dynasync record new) instead"
 )
 VERSION_REFUSED = (
-    "dynasync: udm_version is kept by dynasync (the write-back follows it); leave it out of the UPDATE, which "
-    "then gets the next version by itself"
+    "dynasync: udm_version, udm_field_times, udm_created_at, udm_updated_at and udm_source are kept by dynasync "
+    "(the write-back and the conflict rules follow them); leave them out of the UPDATE, which sets them itself"
 )
+_KEPT = ("udm_version", "udm_field_times", "udm_created_at", "udm_updated_at", "udm_source")
 INSERT_REFUSED = (
     "dynasync: rows are not inserted with SQL (they would have no links, field times or log entry); create the "
     "record with dynasync record new, then change it with SQL if you like"
@@ -54,7 +55,7 @@ DELETE_REFUSED = (
 
 Quote = Callable[[str], str]
 
-GENERATION = 4
+GENERATION = 5
 """Part of every trigger's name: a dynasync whose triggers differ raises it, and stores re-install on open."""
 
 
@@ -132,15 +133,17 @@ def _sqlite(quote: Quote, table: str, entity: str, fields: list[str]) -> list[st
     patch = f"(SELECT json_group_object(k, v) FROM ({times}))" if times else "'{}'"
     any_moved = " OR ".join(
         [cond for _f, cond in moved]
-        + [deleted_moved, "NEW.udm_id IS NOT OLD.udm_id", "NEW.udm_version IS NOT OLD.udm_version"]
+        + [deleted_moved, "NEW.udm_id IS NOT OLD.udm_id"]
+        + [f"NEW.{c} IS NOT OLD.{c}" for c in _KEPT]
     )
+    kept_moved = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _KEPT)
     seq = f"SELECT value FROM {t.sequence.name} WHERE name = {_literal(t.VERSION_SEQUENCE)}"
     return [
         f"""CREATE TRIGGER {edit} AFTER UPDATE ON {name} FOR EACH ROW
 WHEN {_WRITER_DOWN} AND ({any_moved})
 BEGIN
   SELECT RAISE(ABORT, {_literal(KEY_REFUSED)}) WHERE NEW.udm_id IS NOT OLD.udm_id;
-  SELECT RAISE(ABORT, {_literal(VERSION_REFUSED)}) WHERE NEW.udm_version IS NOT OLD.udm_version;
+  SELECT RAISE(ABORT, {_literal(VERSION_REFUSED)}) WHERE {kept_moved};
   UPDATE {t.sequence.name} SET value = value + 1 WHERE name = {_literal(t.VERSION_SEQUENCE)};
   UPDATE {name} SET udm_version = ({seq}), udm_updated_at = {stamp}, udm_source = {_literal(SQL_SOURCE)},
     udm_field_times = json_patch(udm_field_times, {patch})
@@ -190,7 +193,7 @@ BEGIN
   IF NEW.udm_id IS DISTINCT FROM OLD.udm_id THEN
     RAISE EXCEPTION {_literal(KEY_REFUSED)};
   END IF;
-  IF NEW.udm_version IS DISTINCT FROM OLD.udm_version THEN
+  IF {" OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _KEPT)} THEN
     RAISE EXCEPTION {_literal(VERSION_REFUSED)};
   END IF;
 {checks}

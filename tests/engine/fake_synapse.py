@@ -132,7 +132,9 @@ class FakeSynapse:
         self.throttle_reads = 0  # the next N read requests raise RetriableError
         self.throttle_retry_after: float | None = None  # the Retry-After those errors carry
         self.read_error: Exception | None = None  # every read raises it (auth failure, refused source...)
-        self.discover_error: Exception | None = None  # discover raises it (a sign-in refused before any read)
+        self.discover_error: BaseException | None = (
+            None  # discover raises it (a sign-in refused before any read)
+        )
         self.expired: set[str] = set()  # tables whose next incremental read fails like an expired token
         self.reads = 0  # pages served
         self.read_streams: list[StreamSpec] = []  # the stream given to each read() call

@@ -51,3 +51,23 @@ def test_a_run_that_cannot_start_is_recorded_as_failed(tmp_path: Path) -> None:
         assert "run could not start: AADSTS7000215" in run.summary["errors"][0]
     finally:
         w.close()
+
+
+class _Killed(BaseException):
+    """What the process sees of a kill in the middle of discovery: nothing after it runs."""
+
+
+def test_a_run_killed_while_it_discovers_is_on_record_and_ended_by_the_next_one(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    try:
+        w.fake.discover_error = _Killed()
+        with pytest.raises(_Killed):
+            w.sync()
+        (killed,) = w.store.list_runs()
+        assert killed.status == "running"  # what `status` shows while a run discovers, or after a kill
+        w.fake.discover_error = None
+        w.sync()
+        runs = {r.run_id: r.status for r in w.store.list_runs()}
+        assert runs[killed.run_id] == "interrupted" and list(runs.values()).count("ok") == 1
+    finally:
+        w.close()

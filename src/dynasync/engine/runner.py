@@ -86,28 +86,19 @@ class Engine:
             return await self._locked_run(entities, reload=reload)
 
     async def _locked_run(self, entities: Iterable[str] | None, *, reload: bool) -> RunReport:
+        # Recorded from its start: `status` shows it while it discovers, and a run killed then is found later.
+        run_id = self.store.start_run()
+        started = self.clock.now()
         try:
             bindings = await self.prepare()
+            order = self._order(bindings, entities)
         except DynasyncError as exc:
             # A run that could not start (sign-in refused, the service unreachable) is part of the history too.
-            run_id = self.store.start_run()
-            failed = RunReport(run_id=run_id, started_at=self.clock.now(), finished_at=self.clock.now())
+            failed = RunReport(run_id=run_id, started_at=started, finished_at=self.clock.now())
             failed.errors.append(f"run could not start: {exc.explain()}")
             self.store.finish_run(run_id, status="failed", summary=failed.to_dict())
             raise
-        # Entity names are matched without regard to case ("contact" is Contact), as `dynasync record` does.
-        by_lower = {name.lower(): name for name in bindings.entities}
-        selected = None if entities is None else [by_lower.get(e.lower(), e) for e in entities]
-        if selected is not None:
-            unknown = sorted(set(selected) - set(bindings.entities))
-            if unknown:
-                raise ConfigError(
-                    f"unknown UDM entit{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}",
-                    remedy="Known entities: " + ", ".join(sorted(bindings.entities)) + ".",
-                )
-        order = dependency_order(bindings.entities, selected)
-        run_id = self.store.start_run()
-        report = RunReport(run_id=run_id, started_at=self.clock.now())
+        report = RunReport(run_id=run_id, started_at=started)
         ctx = RunContext(self.store, run_id, report, self.options, self.clock, self.progress, self.sleep)
         read_ok: list[Binding] = []
         try:
@@ -149,6 +140,20 @@ class Engine:
             on_error=on_error,
             max_runs=max_runs,
         )
+
+    @staticmethod
+    def _order(bindings: Bindings, entities: Iterable[str] | None) -> list[str]:
+        """The entities to run, parents first; ``entities`` are matched without regard to case."""
+        by_lower = {name.lower(): name for name in bindings.entities}
+        selected = None if entities is None else [by_lower.get(e.lower(), e) for e in entities]
+        if selected is not None:
+            unknown = sorted(set(selected) - set(bindings.entities))
+            if unknown:
+                raise ConfigError(
+                    f"unknown UDM entit{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}",
+                    remedy="Known entities: " + ", ".join(sorted(bindings.entities)) + ".",
+                )
+        return dependency_order(bindings.entities, selected)
 
     # -- phases ---------------------------------------------------------------------------------------------
     async def _run_phases(

@@ -11,8 +11,9 @@ import pytest
 from dynasync import setup
 from dynasync.config import Settings
 from dynasync.errors import ConfigError
+from dynasync.names import slug
 from dynasync.secrets import Secret, SecretsError, load_secret_box
-from dynasync.workspace import SynapseNotFoundError, SynapseRecord, Workspace, slug
+from dynasync.workspace import SynapseNotFoundError, SynapseRecord, Workspace
 
 SECRET = "Xy7Q~super.secret-value_1234567890abcdefgh"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"

@@ -15,10 +15,11 @@ from typing import Any
 
 from dynasync import setup
 from dynasync.errors import ConfigError, MappingError
-from dynasync.mapping import FileMappingRepository, MappingSpec, dump_mapping, udm_entities
+from dynasync.mapping import FileMappingRepository, MappingSpec, dump_mapping, udm_entities, validate_mapping
 from dynasync.mapping.draft_ops import replace_draft
 from dynasync.mapping.errors import MappingValidationError
 from dynasync.mapping.mirrored_repository import MirroredMappingRepository
+from dynasync.names import slug
 from dynasync.synapses.base import StreamSpec
 from dynasync.synapses.dynamics.defaults import default_mapping
 from dynasync.synapses.dynamics.schema import DiscoveryResult, discover
@@ -30,10 +31,10 @@ from dynasync.synapses.dynamics.schema_drift import (
 )
 from dynasync.udm.model import UdmEntity
 from dynasync.udm.store import open_store
-from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso, slug
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso
 
-# The standard tables the default mapping covers (activation replicates every table unless told otherwise).
 ORG_TABLES_KEY = "org_tables"  # SynapseRecord.extra: the org's tables at activation
+# The standard tables the default mapping covers (activation replicates every table unless told otherwise).
 DEFAULT_TABLES = ("account", "contact", "lead", "opportunity", "systemuser")
 
 
@@ -102,9 +103,7 @@ async def activate(
     result = await discover_schema(ws, record, tables)
     _check_requested_tables(tables, result)
     ws.save_schema(record, [stream_to_dict(s) for s in result.streams])
-    record.extra[ORG_TABLES_KEY] = sorted(
-        result.collections
-    )  # what a refresh compares with to spot new tables
+    record.extra[ORG_TABLES_KEY] = sorted(result.collections)  # a refresh compares with it to spot new tables
     report = ActivationReport(
         synapse=record.name,
         tables=sorted(s.name for s in result.streams),
@@ -114,7 +113,7 @@ async def activate(
     repo = mapping_repository(ws, record)
     if use_default_mapping:
         spec = default_spec(repo.synapse, result.streams)
-        problems = udm_fit_problems(ws, record, spec, result.streams)
+        problems = publish_problems(ws, record, spec, result.streams)
         if problems:
             raise MappingValidationError(problems)
         report.mapping_version = _publish_default(repo, spec, result.streams)
@@ -202,6 +201,18 @@ def _check_requested_tables(tables: Sequence[str] | None, result: DiscoveryResul
         remedy="Give logical table names (e.g. account, contact, new_project), or leave out --table to "
         "replicate every table.",
     )
+
+
+def publish_problems(
+    ws: Workspace, record: SynapseRecord, spec: MappingSpec, streams: Sequence[StreamSpec]
+) -> list[MappingError]:
+    """Return every problem publishing ``spec`` for ``record`` would meet.
+
+    The mapping itself against the schema, the synapses its rules name, and (once the mapping itself is
+    sound) the UDM fields it shares with the UDM and with the other synapses.
+    """
+    problems = validate_mapping(spec, streams, synapses=ws.synapse_keys())
+    return problems or udm_fit_problems(ws, record, spec, streams)
 
 
 def udm_fit_problems(

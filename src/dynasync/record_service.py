@@ -17,11 +17,11 @@ from dynasync.activation import load_streams, mapping_repository
 from dynasync.engine.bindings import write_fields_of
 from dynasync.engine.policy import always_applies
 from dynasync.errors import ConfigError
-from dynasync.mapping import compile_mapping
+from dynasync.mapping import MappingSpec, compile_mapping
 from dynasync.sync_service import locate_record, open_udm
 from dynasync.udm.model import FieldType, UdmEntity, UdmRecord
 from dynasync.udm.store import Link, UdmStore
-from dynasync.workspace import ACTIVE, INACTIVE, Workspace
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace
 
 BY_HAND = "set by hand in the UDM (dynasync record)"
 # An edit by hand is the user's explicit word: it applies whatever time a source stamped on the field last.
@@ -120,14 +120,13 @@ def set_fields(
                 f"{record.entity} {record.id} is deleted; its fields are not changed.",
                 remedy="Create a new record instead: `dynasync record new`.",
             )
-        values = _checked(
-            store, entity_named(store, record.entity), values, _write_problems(ws, record.entity, values)
-        )
+        mappings = _published(ws)
+        unwritable = _write_problems(ws, mappings, record.entity, values)
+        values = _checked(store, entity_named(store, record.entity), values, unwritable)
         outcome = store.upsert(record.entity, values, udm_id=record.id, source="udm", policy=_by_hand)
     changes = [FieldEdit(c.field, c.old, c.new) for c in outcome.changes]
-    return _with_destinations(
-        ws, RecordEdit(record.entity, record.id, outcome.action, outcome.version, changes)
-    )
+    edit = RecordEdit(record.entity, record.id, outcome.action, outcome.version, changes)
+    return _with_destinations(mappings, edit)
 
 
 def create_record(ws: Workspace, entity: str, assignments: Sequence[str]) -> RecordEdit:
@@ -138,9 +137,10 @@ def create_record(ws: Workspace, entity: str, assignments: Sequence[str]) -> Rec
             change it with ``record set`` rather than have two).
     """
     values = parse_assignments(assignments)
+    mappings = _published(ws)
     with open_udm(ws) as store:
         target = entity_named(store, entity)
-        values = _checked(store, target, values, _write_problems(ws, target.name, values))
+        values = _checked(store, target, values, _write_problems(ws, mappings, target.name, values))
         if target.match_keys and all(values.get(k) not in (None, "") for k in target.match_keys):
             twin = store.find_by_match_key(target.name, values)
             if twin is not None:
@@ -151,9 +151,8 @@ def create_record(ws: Workspace, entity: str, assignments: Sequence[str]) -> Rec
                 )
         outcome = store.upsert(target.name, values, source="udm", policy=_by_hand)
     changes = [FieldEdit(k, None, v) for k, v in values.items() if v is not None]
-    return _with_destinations(
-        ws, RecordEdit(target.name, outcome.udm_id, outcome.action, outcome.version, changes)
-    )
+    edit = RecordEdit(target.name, outcome.udm_id, outcome.action, outcome.version, changes)
+    return _with_destinations(mappings, edit)
 
 
 def delete_record(ws: Workspace, record_id: str, *, entity: str | None = None) -> RecordEdit:
@@ -165,17 +164,26 @@ def delete_record(ws: Workspace, record_id: str, *, entity: str | None = None) -
         store.mark_deleted(record.entity, record.id, source="udm")
         after = store.get(record.entity, record.id)
     version = after.version if after is not None else record.version
-    return _with_destinations(ws, RecordEdit(record.entity, record.id, "deleted", version, []))
+    return _with_destinations(_published(ws), RecordEdit(record.entity, record.id, "deleted", version, []))
 
 
-def _with_destinations(ws: Workspace, edit: RecordEdit) -> RecordEdit:
+def _published(ws: Workspace) -> list[tuple[SynapseRecord, MappingSpec]]:
+    """The published mapping of every synapse that syncs, or will once activated again (paused)."""
+    out: list[tuple[SynapseRecord, MappingSpec]] = []
+    for record in ws.synapses():
+        spec = mapping_repository(ws, record).published() if record.status in (ACTIVE, INACTIVE) else None
+        if spec is not None:
+            out.append((record, spec))
+    return out
+
+
+def _with_destinations(mappings: Sequence[tuple[SynapseRecord, MappingSpec]], edit: RecordEdit) -> RecordEdit:
     """``edit`` with the synapses that will take it and the changed fields none of them writes."""
     changed = {c.field for c in edit.changes}
     written: set[str] = set()
-    for record in ws.synapses():
+    for record, spec in mappings:
         paused = record.status == INACTIVE
-        spec = mapping_repository(ws, record).published() if record.status == ACTIVE or paused else None
-        for mapping in spec.entities if spec is not None else ():
+        for mapping in spec.entities:
             if mapping.entity != edit.entity:
                 continue
             fields = write_fields_of(mapping)
@@ -195,17 +203,21 @@ def _locate(store: UdmStore, record_id: str, entity: str | None) -> UdmRecord:
     return found
 
 
-def _write_problems(ws: Workspace, entity: str, values: Mapping[str, str | None]) -> list[str]:
-    """Return what the active synapses' mappings could not write of ``values``.
+def _write_problems(
+    ws: Workspace,
+    mappings: Sequence[tuple[SynapseRecord, MappingSpec]],
+    entity: str,
+    values: Mapping[str, str | None],
+) -> dict[str, str]:
+    """Return, by field, what the synapses' mappings could not write of ``values``.
 
     An option with no entry in the option map, or text longer than the Dynamics column: refused now rather than
     failing at the next sync, when the edit would already be in the UDM.
     """
-    problems: list[str] = []
-    for record in ws.synapses():
-        spec = mapping_repository(ws, record).published() if record.status in (ACTIVE, INACTIVE) else None
-        mapping = next((e for e in spec.entities if e.entity == entity), None) if spec is not None else None
-        if spec is None or mapping is None:
+    problems: dict[str, str] = {}
+    for record, spec in mappings:
+        mapping = next((e for e in spec.entities if e.entity == entity), None)
+        if mapping is None:
             continue
         streams = load_streams(ws, record)
         stream = next((s for s in streams if s.name == mapping.table), None)
@@ -219,27 +231,33 @@ def _write_problems(ws: Workspace, entity: str, values: Mapping[str, str | None]
                 continue
             where = f"{record.name} {mapping.table}.{fm.column}"
             for problem in compiled.from_udm({name: value}).problems:
-                problems.append(f"{name}: {problem.split(': ', 1)[-1]} ({where})")
+                problems.setdefault(name, f"{problem.split(': ', 1)[-1]} ({where})")
             column = stream.columns.get(fm.column or "")
             if column is not None and column.max_length is not None and len(value) > column.max_length:
-                problems.append(
-                    f"{name}: text of {len(value)} characters exceeds the {column.max_length} that {where} holds"
+                problems.setdefault(
+                    name,
+                    f"text of {len(value)} characters exceeds the {column.max_length} that {where} holds",
                 )
     return problems
 
 
 def _checked(
-    store: UdmStore, entity: UdmEntity, values: Mapping[str, str | None], write_problems: Sequence[str] = ()
+    store: UdmStore,
+    entity: UdmEntity,
+    values: Mapping[str, str | None],
+    unwritable: Mapping[str, str] | None = None,
 ) -> dict[str, str | None]:
     """The values to write, references as the UDM ids they name.
 
     Raises:
         ConfigError: naming every unknown field, value its field cannot hold and missing referenced record, and
-            every value a synapse's mapping could not write (``write_problems``).
+            every value a synapse's mapping could not write (``unwritable``, by field).
     """
-    problems = [f"{name}: {why}" for name, why in store.value_problems(entity.name, values).items()]
-    known = {p.split(":", 1)[0] for p in problems}
-    problems += [p for p in write_problems if p.split(":", 1)[0] not in known]  # one problem per field
+    # One problem per field: what the UDM cannot hold comes before what a synapse could not take.
+    by_field = store.value_problems(entity.name, values)
+    for name, why in (unwritable or {}).items():
+        by_field.setdefault(name, why)
+    problems = [f"{name}: {why}" for name, why in by_field.items()]
     out = dict(values)
     for name, value in values.items():
         field = entity.fields.get(name)

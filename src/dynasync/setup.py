@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from dynasync.names import slug
 from dynasync.secrets import Secret
 from dynasync.synapses.dynamics.auth import (
     AuthCodeFlow,
@@ -28,7 +29,7 @@ from dynasync.synapses.dynamics.config import DynamicsConfig
 from dynasync.synapses.dynamics.connection import ConnectionReport
 from dynasync.synapses.dynamics.connection import test_connection as _probe
 from dynasync.synapses.dynamics.errors import DynamicsConfigError
-from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso, slug
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, now_iso
 
 # Placeholders used only to validate Step 2 before the credentials of Step 3 exist; never stored.
 _PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000001"

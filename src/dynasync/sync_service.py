@@ -16,11 +16,12 @@ from dynasync.engine.runner import Engine
 from dynasync.errors import ConfigError
 from dynasync.mapping import MappingSpec, MappingValidationError
 from dynasync.mapping.validate import conflict_synapse_problems
+from dynasync.names import slug
 from dynasync.synapses.base import Synapse
 from dynasync.synapses.dynamics.synapse import DynamicsSynapse
 from dynasync.udm.model import UdmRecord
 from dynasync.udm.store import Link, LogEvent, UdmStore, open_store
-from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace, slug
+from dynasync.workspace import ACTIVE, INACTIVE, SynapseRecord, Workspace
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from typing import Any
 
 from dynasync.config import Settings
 from dynasync.errors import ConfigError
+from dynasync.names import slug
 from dynasync.secrets import Secret, SecretBox, load_secret_box
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
@@ -61,12 +62,6 @@ class SynapseRecord:
 
     def __repr__(self) -> str:
         return f"SynapseRecord(name={self.name!r}, kind={self.kind!r}, org_url={self.org_url!r}, status={self.status!r})"
-
-
-def slug(name: str) -> str:
-    """The key of a synapse in files, mappings and the UDM: ``"Dynamics Sales"`` -> ``"dynamics_sales"``."""
-    key = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
-    return key if key and not key[0].isdigit() else f"s_{key}"
 
 
 class Workspace:

@@ -9,6 +9,7 @@ JSON file (atomically replaced after every change), so a child process killed mi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -311,6 +312,13 @@ class FakeSynapse:
             if last:
                 return
             since = upto
+
+    def change_column(self, table: str, column: str, **facts: Any) -> None:
+        """Change what the schema says of a column (before the engine first discovers it)."""
+        stream = self.streams[table]
+        columns = dict(stream.columns)
+        columns[column] = dataclasses.replace(columns[column], **facts)
+        self.streams[table] = dataclasses.replace(stream, columns=columns)
 
     def reload_cursor(self, stream: StreamSpec) -> Mapping[str, Any] | None:
         """A full load from the start; it reconciles on its last batch when ``reconcile`` is on."""

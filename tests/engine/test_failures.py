@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -292,10 +291,7 @@ def test_reject_empty_keeps_the_value_and_restores_it_in_the_source(tmp_path: Pa
 def test_values_settable_only_on_an_existing_row_follow_the_create(tmp_path: Path) -> None:
     w = World(tmp_path)
     try:
-        stream = w.fake.streams["account"]
-        columns = dict(stream.columns)
-        columns["city"] = dataclasses.replace(columns["city"], creatable=False)
-        w.fake.streams["account"] = dataclasses.replace(stream, columns=columns)
+        w.fake.change_column("account", "city", creatable=False)
         w.sync()
         born = w.store.upsert("Account", {"name": "Born", "city": "Rome"}, source="udm")
         first = w.sync()

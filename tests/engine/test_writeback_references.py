@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from dynasync.synapses.base import LookupRef
@@ -73,10 +72,7 @@ def test_a_child_before_its_new_parent_in_the_same_table_gets_the_reference_in_t
 def test_a_required_column_is_never_cleared_by_a_blank_udm_value(tmp_path: Path) -> None:
     w = World(tmp_path)
     try:
-        stream = w.fake.streams["account"]
-        columns = dict(stream.columns)
-        columns["ownerid"] = dataclasses.replace(columns["ownerid"], required=True)
-        w.fake.streams["account"] = dataclasses.replace(stream, columns=columns)
+        w.fake.change_column("account", "ownerid", required=True)
         user = w.fake.insert("systemuser", {"name": "Ann"}, id="u-1")
         owner = LookupRef("systemuser", user)
         w.fake.insert("account", {"name": "Acme", "city": "Linz", "ownerid": owner}, id="a-1")

@@ -82,8 +82,7 @@ def edit(
     synapse: str | None = SYNAPSE_OPTION,
 ) -> None:
     """Open the draft mapping in $EDITOR (created from the published or default mapping), then validate it."""
-    from dynasync.activation import default_spec, load_streams, mapping_repository
-    from dynasync.mapping import validate_mapping
+    from dynasync.activation import default_spec, load_streams, mapping_repository, publish_problems
 
     state = state_of(ctx)
     out = state.out
@@ -109,8 +108,7 @@ def edit(
                 f"The draft mapping {repo.draft_path} is gone after editing.",
                 remedy="Run `dynasync mapping edit` again; it starts from the published or default mapping.",
             )
-        problems = validate_mapping(draft, streams, synapses=state.workspace.synapse_keys())
-        _report_problems(out, problems, str(repo.draft_path))
+        _report_problems(out, publish_problems(state.workspace, record, draft, streams), str(repo.draft_path))
 
 
 @app.command("validate")
@@ -120,8 +118,7 @@ def validate(
     file: Path | None = FILE_OPTION,
 ) -> None:
     """Validate the draft mapping (or --file) against the schema; report every problem with its location."""
-    from dynasync.activation import load_streams, mapping_repository
-    from dynasync.mapping import loads_mapping
+    from dynasync.activation import load_streams, mapping_repository, publish_problems
     from dynasync.mapping.draft_ops import checked_file
 
     state = state_of(ctx)
@@ -130,11 +127,14 @@ def validate(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         streams = load_streams(state.workspace, record)
+
+        def check(spec: MappingSpec) -> list[MappingError]:
+            return publish_problems(state.workspace, record, spec, streams)
+
         if file is not None:
-            text = checked_file(file, repo.synapse, streams, synapses=state.workspace.synapse_keys())
-            problems = _problems(state.workspace, record, loads_mapping(text, str(file)), streams)
+            checked_file(file, repo.synapse, check)
             _report_problems(
-                out, problems, str(file), publish=f"dynasync mapping publish --file {shlex.quote(str(file))}"
+                out, [], str(file), publish=f"dynasync mapping publish --file {shlex.quote(str(file))}"
             )
             return
         draft = repo.draft()
@@ -142,22 +142,7 @@ def validate(
             raise ConfigError(
                 f"Synapse {record.name!r} has no draft mapping.", remedy="Run `dynasync mapping edit`."
             )
-        _report_problems(out, _problems(state.workspace, record, draft, streams), str(repo.draft_path))
-
-
-def _problems(
-    ws: Workspace, record: SynapseRecord, spec: MappingSpec, streams: Sequence[StreamSpec]
-) -> list[MappingError]:
-    """Return every problem publishing ``spec`` would meet.
-
-    The mapping itself, the synapses it names, and (once the mapping itself is sound) the UDM fields it shares
-    with the UDM and with the other synapses.
-    """
-    from dynasync.activation import udm_fit_problems
-    from dynasync.mapping import validate_mapping
-
-    problems = validate_mapping(spec, streams, synapses=ws.synapse_keys())
-    return problems or udm_fit_problems(ws, record, spec, streams)
+        _report_problems(out, check(draft), str(repo.draft_path))
 
 
 def _report_problems(
@@ -180,8 +165,7 @@ def publish(
     discard_draft: bool = DISCARD_OPTION,
 ) -> None:
     """Validate the draft (or --file, which becomes it) and publish it as the next version; only that runs."""
-    from dynasync.activation import load_streams, mapping_repository
-    from dynasync.mapping import loads_mapping
+    from dynasync.activation import load_streams, mapping_repository, publish_problems
     from dynasync.mapping.draft_ops import checked_file, replace_draft
 
     state = state_of(ctx)
@@ -190,21 +174,19 @@ def publish(
         record = state.workspace.only_or_named(synapse)
         repo = mapping_repository(state.workspace, record)
         streams = load_streams(state.workspace, record)
-        text = None
-        spec: MappingSpec | None = None
+
+        def check(spec: MappingSpec) -> list[MappingError]:
+            return publish_problems(state.workspace, record, spec, streams)
+
+        # The repository checks the mapping itself; `check` also checks what it shares with the UDM and the other
+        # synapses, so a mapping that could not run is never published.
         if file is not None:
-            text = checked_file(file, repo.synapse, streams, synapses=state.workspace.synapse_keys())
-            spec = loads_mapping(text, str(file))
+            replace_draft(repo, checked_file(file, repo.synapse, check), discard_draft=discard_draft)
         else:
-            spec = repo.draft()  # None: the repository says there is no draft
-        if spec is not None:
-            # The repository checks the mapping itself; this also checks what it shares with the UDM and the
-            # other synapses, so a mapping that could not run is never published.
-            problems = _problems(state.workspace, record, spec, streams)
+            draft = repo.draft()  # None: the repository says there is no draft
+            problems = check(draft) if draft is not None else []
             if problems:
                 raise MappingValidationError(problems)
-        if text is not None:
-            replace_draft(repo, text, discard_draft=discard_draft)
         version = repo.publish(streams, summary=summary)
         _announce(out, state.workspace, record, repo, streams, version, "Published")
 
@@ -247,7 +229,7 @@ def rollback(
     discard_draft: bool = DISCARD_OPTION,
 ) -> None:
     """Publish an earlier version again, as the next version (it is checked against today's schema)."""
-    from dynasync.activation import load_streams, mapping_repository, udm_fit_problems
+    from dynasync.activation import load_streams, mapping_repository, publish_problems
     from dynasync.mapping import draft_ops
 
     state = state_of(ctx)
@@ -260,10 +242,9 @@ def rollback(
             repo,
             version,
             streams,
+            lambda spec: publish_problems(state.workspace, record, spec, streams),
             summary=summary,
             discard_draft=discard_draft,
-            synapses=state.workspace.synapse_keys(),
-            fits=lambda spec: udm_fit_problems(state.workspace, record, spec, streams),
         )
         _announce(out, state.workspace, record, repo, streams, new, f"Rolled back to version {version} as")
 

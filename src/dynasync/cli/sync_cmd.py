@@ -109,20 +109,15 @@ def sync(
                 raise typer.Exit(EXIT_RECORDS_FAILED)  # as the real run would: scripts gate on it
             return
 
-        reload = [full]  # --full applies to the first run that completes; later ones go on incrementally
-
         def one_run() -> RunReport:
+            nonlocal full  # --full applies to the first run that completes; later ones go on incrementally
             with _ProgressBars(out) as progress:
                 report = asyncio.run(
                     run_sync(
-                        state.workspace,
-                        synapses=synapse,
-                        entities=entity,
-                        progress=progress,
-                        reload=reload[0],
+                        state.workspace, synapses=synapse, entities=entity, progress=progress, reload=full
                     )
                 )
-            reload[0] = False
+            full = False
             return report
 
         if seconds is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from dynasync.engine.echo import is_empty
 from dynasync.mapping.spec import DEFAULT_CONFLICT, ConflictPolicy, ConflictRule
-from dynasync.udm.store_types import FieldPolicy
+from dynasync.udm.store_types import FieldPolicy, source_is_newer
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
@@ -67,7 +67,7 @@ def decide(
     if current_time is None or incoming_time is None:
         return True, f"{source} wins: latest_update_wins (no earlier update time known)"
     source_at, udm_at = _aware(incoming_time), _aware(current_time)
-    if source_at >= _at_precision_of(source_at, udm_at):
+    if source_is_newer(source_at, udm_at):
         return True, (
             f"{source} wins: latest_update_wins ({source} changed at {source_at.isoformat()}, "
             f"udm at {udm_at.isoformat()})"
@@ -75,18 +75,6 @@ def decide(
     return False, (
         f"udm wins: latest_update_wins (udm changed at {udm_at.isoformat()}, {source} at {source_at.isoformat()})"
     )
-
-
-def _at_precision_of(source_at: dt.datetime, udm_at: dt.datetime) -> dt.datetime:
-    """The UDM time as precise as the source's clock.
-
-    Dataverse keeps ``modifiedon`` in whole seconds while UDM times have microseconds: a Dynamics change made
-    later in the same second as a UDM change would otherwise always lose. Within one second the order cannot
-    be known, so the tie goes to the source, as every tie does.
-    """
-    if source_at.microsecond == 0:
-        return udm_at.replace(microsecond=0)
-    return udm_at
 
 
 def always_applies(decision: str) -> FieldPolicy:

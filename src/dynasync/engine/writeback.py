@@ -86,14 +86,14 @@ class WriteBack:
         done = set(held)
         state = store.get_state(syn, table)
         after = saved = state.written_version if state is not None else 0
-        if after > store.max_version():
-            # Not the store's (a record someone gave a version by hand moved it): it would hide every later change.
-            # Which versions below it were written is unknown, so all are compared (verified ones cost nothing).
-            after = saved = 0
         # Every version up to here is committed: records the scan below passes over (verified for this table at
-        # their version, e.g. every record a full load just created from it) lie below it, so the watermark may
-        # move up to it at the end.
+        # their version, e.g. every record a full load just created from it) lie below it, so the watermark moves
+        # up to it at the end. It never goes above it: a version beyond the counter is not the store's.
         top = store.max_version()
+        if after > top:
+            # Left by a record someone gave a version by hand; it would hide every later change. Which versions
+            # below it were written is unknown, so all are compared (the verified ones cost nothing).
+            after = saved = 0
         while True:
             with store.transaction() as tx:
                 changed = tx.iter_changed(entity, after_version=after, batch_size=size, destination=syn)
@@ -103,13 +103,11 @@ class WriteBack:
                 todo = [r for r in page if r.id not in done]
                 planned = self._plan(tx, todo) if todo else []
             after = page[-1].version
-            # Saved no higher than the counter: a version above it is not the store's (see above).
-            saved = min(after, store.max_version())
+            saved = min(after, top)  # a change made since the scan began is compared again next run
             await self._write(planned, watermark=saved)
-        after = min(max(after, top), store.max_version())
-        if after != saved:
+        if saved != top:
             with store.transaction() as tx:
-                tx.put_written_version(syn, table, after)
+                tx.put_written_version(syn, table, top)
         if self.follow_up:
             await self._follow_up()
 
@@ -131,21 +129,17 @@ class WriteBack:
     async def _follow_up(self) -> None:
         """Plan the records noted in ``follow_up`` once more (what they still wait for is reported again)."""
         syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
-        ids = list(dict.fromkeys(self.follow_up))
-        self.follow_up = []
-        again = set(ids)
-        waited = [
-            i
-            for i in self.counts.issues
-            if i.direction == "write" and i.kind == "pending" and i.record in again
-        ]
-        self.counts.pending -= len(waited)
-        self.counts.issues = [i for i in self.counts.issues if not any(i is w for w in waited)]
+        ids = set(self.follow_up)
+        # Their waits were counted when first planned; planning again counts what is still waited for.
+        issues = self.counts.issues
+        kept = [i for i in issues if not (i.direction == "write" and i.kind == "pending" and i.record in ids)]
+        self.counts.pending -= len(issues) - len(kept)
+        self.counts.issues = kept
         with self.ctx.store.transaction() as tx:
             planned = self._plan(tx, list(tx.get_many(entity, ids).values()))
             if self.in_sync:
                 tx.release_quarantined(syn, table, [WRITE_KEY + i for i in self.in_sync])
-        self.follow_up = []  # what is still open now waits for the next run
+        self.follow_up = []  # noted again while planning: what is still open now waits for the next run
         await self._write(planned)
 
     async def _write(self, planned: Sequence[_Planned], watermark: int | None = None) -> None:
@@ -160,8 +154,7 @@ class WriteBack:
     def _plan(self, tx: StoreTx, page: Sequence[UdmRecord]) -> list[_Planned]:
         syn, table, entity = self.binding.synapse_name, self.binding.table, self.binding.entity
         links = tx.get_links_for_records(syn, entity, [r.id for r in page])
-        targets = self._reference_links(tx, page)
-        live = self._live_unlinked_targets(tx, page, targets)
+        targets, live = self._references(tx, page)
         unlinked = [r.id for r in page if r.id not in links and not r.deleted]
         deleted_here = tx.tombstoned(syn, table, entity, unlinked) if unlinked else {}
         recreated: list[str] = []
@@ -237,32 +230,21 @@ class WriteBack:
                     else:
                         dangling.append(name)
             if waiting:
-                names = ", ".join(
-                    f"{n} -> {self.binding.mapping.reference_targets[n]} {udm_values[n]}" for n in waiting
-                )
                 self.follow_up.append(record.id)
+                reason = (
+                    f"waiting for referenced record(s) to reach {syn}: {self._named(waiting, udm_values)}"
+                )
                 if must_wait:
                     # The row cannot be created without it: the whole record waits for the referenced one.
-                    self._hold(
-                        tx,
-                        record,
-                        f"waiting for referenced record(s) to reach {syn}: {names}",
-                        kind="write_pending",
-                    )
+                    self._hold(tx, record, reason, kind="write_pending")
                     continue
                 # Written without the reference, which follows once its target is in this table: two new
                 # records that reference each other (account <-> primary contact) would otherwise wait forever.
-                reason = (
-                    f"waiting for referenced record(s) to reach {syn}: {names}; the other values are written"
-                )
-                self._hold(tx, record, reason, kind="write_pending")
+                self._hold(tx, record, f"{reason}; the other values are written", kind="write_pending")
             if dangling:
-                names = ", ".join(
-                    f"{n} -> {self.binding.mapping.reference_targets[n]} {udm_values[n]}" for n in dangling
-                )
                 reason = (
-                    f"references record(s) deleted or missing in the UDM: {names}; the reference is not written "
-                    "(the other values are): point it at a live record or clear it"
+                    f"references record(s) deleted or missing in the UDM: {self._named(dangling, udm_values)}; "
+                    "the reference is not written (the other values are): point it at a live record or clear it"
                 )
                 self._hold(tx, record, reason, kind="write_failed")
             held_back = {*waiting, *dangling}
@@ -357,8 +339,19 @@ class WriteBack:
                 deferred.add(name)
         return sendable, unsent, bool(deferred)
 
-    def _reference_links(self, tx: StoreTx, page: Sequence[UdmRecord]) -> dict[tuple[str, str], Link]:
-        """Links of referenced records to this synapse, one query per target entity."""
+    def _named(self, fields: Sequence[str], values: Mapping[str, Any]) -> str:
+        """``field -> Entity udm_id`` of reference fields, for a reason."""
+        targets = self.binding.mapping.reference_targets
+        return ", ".join(f"{name} -> {targets[name]} {values[name]}" for name in fields)
+
+    def _references(
+        self, tx: StoreTx, page: Sequence[UdmRecord]
+    ) -> tuple[dict[tuple[str, str], Link], set[tuple[str, str]]]:
+        """Return the records the page references, each keyed by (entity, UDM id).
+
+        That is their links to this synapse, and the unlinked ones that are live in the UDM (their rows are still
+        to be written); one query per target entity for each.
+        """
         wanted: dict[str, set[str]] = {}
         for record in page:
             for name, target in self.binding.mapping.reference_targets.items():
@@ -366,29 +359,14 @@ class WriteBack:
                 if name in self.binding.write_fields and value is not None:
                     wanted.setdefault(target, set()).add(str(value))
         found: dict[tuple[str, str], Link] = {}
-        for target, ids in wanted.items():
-            for udm_id, link in tx.get_links_for_records(self.binding.synapse_name, target, ids).items():
-                found[(target, udm_id)] = link
-        return found
-
-    def _live_unlinked_targets(
-        self, tx: StoreTx, page: Sequence[UdmRecord], linked: Mapping[tuple[str, str], Link]
-    ) -> set[tuple[str, str]]:
-        """(entity, UDM id) of referenced records that are live in the UDM but not in this table yet."""
-        wanted: dict[str, set[str]] = {}
-        for record in page:
-            for name, target in self.binding.mapping.reference_targets.items():
-                value = record.values.get(name)
-                if (
-                    name in self.binding.write_fields
-                    and value is not None
-                    and (target, str(value)) not in linked
-                ):
-                    wanted.setdefault(target, set()).add(str(value))
         live: set[tuple[str, str]] = set()
         for target, ids in wanted.items():
-            live.update((target, r.id) for r in tx.get_many(target, ids).values() if not r.deleted)
-        return live
+            links = tx.get_links_for_records(self.binding.synapse_name, target, ids)
+            found.update(((target, udm_id), link) for udm_id, link in links.items())
+            unlinked = ids - links.keys()
+            if unlinked:
+                live.update((target, r.id) for r in tx.get_many(target, unlinked).values() if not r.deleted)
+        return found, live
 
     def _required(self, field_name: str) -> bool:
         """True when the column a UDM field is written to must have a value on create."""

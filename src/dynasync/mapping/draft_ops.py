@@ -8,26 +8,27 @@ overwritten silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dynasync.errors import ConfigError, MappingError
 from dynasync.mapping.errors import MappingValidationError
 from dynasync.mapping.mirrored_repository import MirroredMappingRepository
 from dynasync.mapping.spec import MappingSpec
-from dynasync.mapping.validate import validate_mapping
-from dynasync.mapping.yaml_io import key_line, loads_mapping
+from dynasync.mapping.validate import wrong_synapse
+from dynasync.mapping.yaml_io import loads_mapping
 from dynasync.synapses.base import StreamSpec
 
+Check = Callable[[MappingSpec], Sequence[MappingError]]
+"""Every problem publishing a mapping would meet (the caller knows the schema, the synapses, the UDM)."""
 
-def checked_file(
-    path: Path, synapse: str, streams: Sequence[StreamSpec], *, synapses: Collection[str] | None = None
-) -> str:
-    """Return the text of a mapping file once it passed every check a publish makes.
+
+def checked_file(path: Path, synapse: str, check: Check) -> str:
+    """Return the text of a mapping file once it passed ``check`` and names ``synapse``.
 
     Raises:
         MappingError: the file cannot be read.
-        MappingValidationError: every problem (shape, the synapse it names, the schema), located in the file.
+        MappingValidationError: every problem (shape, the synapse it names, ``check``'s), located in the file.
     """
     name = str(path)
     try:
@@ -35,15 +36,9 @@ def checked_file(
     except OSError as exc:
         raise MappingError(f"cannot read mapping file: {exc.strerror}", location=name) from None
     spec = loads_mapping(text, name)
-    problems: list[MappingError] = []
-    if spec.synapse != synapse:
-        problems.append(
-            MappingError(
-                f"the file names synapse '{spec.synapse}', expected '{synapse}'",
-                location=f"{name}:{key_line(text, 'synapse')}",
-            )
-        )
-    problems.extend(validate_mapping(spec, streams, synapses=synapses))
+    wrong = wrong_synapse(spec, synapse, what="file")
+    problems = [wrong] if wrong is not None else []
+    problems.extend(check(spec))
     if problems:
         raise MappingValidationError(problems)
     return text
@@ -81,11 +76,10 @@ def rollback(
     repo: MirroredMappingRepository,
     version: int,
     streams: Sequence[StreamSpec],
+    check: Check,
     *,
     summary: str = "",
     discard_draft: bool = False,
-    synapses: Collection[str] | None = None,
-    fits: Callable[[MappingSpec], Sequence[MappingError]] | None = None,
 ) -> int:
     """Publish the text of published ``version`` again, as the next version; return that version.
 
@@ -110,11 +104,8 @@ def rollback(
     repo.published(version)  # the files and the store must hold the same text for it
     path = Path(history[versions.index(version)].path)
     text = path.read_text(encoding="utf-8")
-    spec = loads_mapping(text, str(path))
-    problems = validate_mapping(spec, streams, synapses=synapses)
-    if not problems and fits is not None:
-        problems = list(fits(spec))  # e.g. the UDM fields it shares with the UDM and other synapses
+    problems = check(loads_mapping(text, str(path)))
     if problems:
-        raise MappingValidationError(problems)
+        raise MappingValidationError(list(problems))
     replace_draft(repo, text, discard_draft=discard_draft)
     return repo.publish(streams, summary=summary or f"rollback to version {version}")

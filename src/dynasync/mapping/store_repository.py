@@ -15,8 +15,8 @@ from dynasync.errors import MappingError
 from dynasync.mapping.errors import MappingValidationError
 from dynasync.mapping.repository import PublishedVersion
 from dynasync.mapping.spec import MappingSpec
-from dynasync.mapping.validate import check_mapping
-from dynasync.mapping.yaml_io import dump_mapping, key_line, loads_mapping
+from dynasync.mapping.validate import check_mapping, wrong_synapse
+from dynasync.mapping.yaml_io import dump_mapping, loads_mapping
 from dynasync.synapses.base import StreamSpec
 from dynasync.udm.store import UdmStore
 from dynasync.udm.store_codec import UtcDateTime
@@ -317,15 +317,9 @@ class StoreMappingRepository:
 
     def _parse(self, text: str, source: str) -> MappingSpec:
         spec = loads_mapping(text, source)
-        if spec.synapse != self.synapse:
-            raise MappingValidationError(
-                [
-                    MappingError(
-                        f"the draft names synapse '{spec.synapse}', expected '{self.synapse}'",
-                        location=f"{source}:{key_line(text, 'synapse')}",
-                    )
-                ]
-            )
+        wrong = wrong_synapse(spec, self.synapse, what="draft")
+        if wrong is not None:
+            raise MappingValidationError([wrong])
         return spec
 
     def _put_draft(self, conn: sa.Connection, text: str) -> None:

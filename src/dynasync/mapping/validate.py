@@ -26,6 +26,7 @@ from dynasync.mapping.transforms import (
     Kind,
     kind_after_casts,
 )
+from dynasync.names import slug
 from dynasync.synapses.base import ColumnSpec, ColumnType, StreamSpec
 from dynasync.udm.model import FieldType
 
@@ -78,6 +79,14 @@ def validate_mapping(
     return [p for _, p in checker.found]
 
 
+def wrong_synapse(spec: MappingSpec, synapse: str, *, what: str) -> MappingError | None:
+    """The problem of a mapping (``what``: "draft", "file") naming another synapse than ``synapse``, located."""
+    if spec.synapse == synapse:
+        return None
+    line = spec.loc.line_of("synapse") if spec.loc is not None else 1
+    return problem(f"the {what} names synapse '{spec.synapse}', expected '{synapse}'", spec.source, line)
+
+
 def conflict_synapse_problems(spec: MappingSpec, synapses: Collection[str]) -> list[MappingError]:
     """Return the ``synapse_wins`` rules of ``spec`` that name none of ``synapses`` (the workspace's keys)."""
     checker = _Checker(spec, {}, synapses)
@@ -86,11 +95,6 @@ def conflict_synapse_problems(spec: MappingSpec, synapses: Collection[str]) -> l
             checker.trusted_synapse(mapping)
     checker.found.sort(key=lambda pair: pair[0])
     return [p for _, p in checker.found]
-
-
-def _as_key(name: str) -> str:
-    # How a display name ("Dynamics Sales") becomes a synapse key ("dynamics_sales"), for the suggestion only.
-    return re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
@@ -229,7 +233,7 @@ class _Checker:
             self.add(
                 self._line(mapping.loc, "conflict"),
                 f"conflict synapse_wins names '{trusted}', which is no synapse here"
-                f"{suggest(_as_key(trusted), self.synapses)}"
+                f"{suggest(slug(trusted), self.synapses)}"  # a display name: the key it probably meant
                 f"; synapses are named by their key: {', '.join(sorted(self.synapses))}",
             )
 

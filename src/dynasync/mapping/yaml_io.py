@@ -27,14 +27,6 @@ def loads_mapping(text: str, source: str = "<string>") -> MappingSpec:
     return build_spec(data, positions, source)
 
 
-def key_line(text: str, key: str) -> int:
-    """The 1-based line of a top-level ``key:`` in mapping YAML text (1 when it is not there)."""
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.startswith(f"{key}:"):
-            return number
-    return 1
-
-
 def load_mapping(path: str | os.PathLike[str], *, display_name: str | None = None) -> MappingSpec:
     """Read a mapping file; errors name it as ``display_name`` (default: the path as given).
 

@@ -312,10 +312,8 @@ def open_store(url: str, *, schema: str | None = None, clock: Clock | None = Non
     try:
         with store.transaction() as tx:
             migrations.migrate(tx.connection, store._core.clock.now())
-            tx.connection.exec_driver_sql(_WRITER_UP)  # from here on (the triggers may be re-made below)
-            store._core.writer_flag = True
             store_sql_edits.ensure(tx._live())
-            tx.connection.exec_driver_sql(_WRITER_DOWN)
+        store._core.writer_flag = True  # ds_writer exists now: later write transactions raise it
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         store.close()
         where = parsed.render_as_string(hide_password=True)

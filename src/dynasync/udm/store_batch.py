@@ -18,7 +18,7 @@ from dynasync.udm import store_bulk, store_log
 from dynasync.udm import store_codec as codec
 from dynasync.udm import store_tables as t
 from dynasync.udm.store_session import Session
-from dynasync.udm.store_types import FieldChange, FieldPolicy, latest_update_wins
+from dynasync.udm.store_types import FieldChange, FieldPolicy, latest_update_wins, source_is_newer
 
 L = t.links
 LINK_COLUMNS = [c.name for c in L.columns]
@@ -132,12 +132,7 @@ class Batch:
             # (that alone cost more than the insert). The log still gets every field.
         else:
             if row["udm_deleted"]:
-                deleted_at = row["udm_updated_at"]
-                if when.microsecond == 0 and deleted_at.microsecond:
-                    # A whole-second source clock (Dataverse): within that second the order is unknown, and the
-                    # tie goes to the source, as in latest update wins.
-                    deleted_at = deleted_at.replace(microsecond=0)
-                if when < deleted_at:
+                if not source_is_newer(when, row["udm_updated_at"]):
                     decision = "latest_update_wins: udm delete newer"
                     return [FieldChange("udm_deleted", False, True, True, decision, False)], False, True
                 row["udm_deleted"] = False

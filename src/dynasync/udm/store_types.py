@@ -109,6 +109,19 @@ class FieldPolicy(Protocol):
         ...
 
 
+def source_is_newer(source_at: dt.datetime, udm_at: dt.datetime) -> bool:
+    """True when a source change at ``source_at`` is at least as new as a UDM change at ``udm_at``.
+
+    Dataverse keeps ``modifiedon`` in whole seconds while UDM times have microseconds: a source time without
+    sub-second digits is compared with the UDM time at whole seconds, else a Dynamics change made later in the
+    same second as a UDM change would always lose. Within one second the order cannot be known, so the tie goes
+    to the source, as every tie does (it is the newer delivery).
+    """
+    if source_at.microsecond == 0:
+        udm_at = udm_at.replace(microsecond=0)
+    return source_at >= udm_at
+
+
 def latest_update_wins(
     field: str,
     current: Any,
@@ -123,7 +136,7 @@ def latest_update_wins(
         return True, "latest_update_wins: only the source changed it"
     if current_time is None:
         return True, "latest_update_wins: no udm time"
-    if incoming_time >= current_time:
+    if source_is_newer(incoming_time, current_time):
         return True, "latest_update_wins: source newer"
     return False, "latest_update_wins: udm newer"
 
